@@ -1,0 +1,73 @@
+"""The Kalanso web application: ``create_app(config=None)``; ``app`` for gunicorn and ``flask``."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+
+from dotenv import load_dotenv
+from flask import Flask
+
+from config import INSTANCE_DIR, ROOT, ConfigError, load_settings
+from content.loader import AUDIO_DIR, COURSES_DIR
+from extensions import db, migrate, render_migration_item
+from logging_setup import configure_logging
+
+
+def create_app(config: Mapping[str, str] | None = None) -> Flask:
+    """Build the app. ``config`` holds settings by their environment-variable names (tests use it)."""
+    if config is None:
+        load_dotenv(ROOT / ".env", override=False)
+    settings = load_settings(config)
+    configure_logging()
+
+    app = Flask(__name__, instance_path=str(INSTANCE_DIR))
+    INSTANCE_DIR.mkdir(exist_ok=True)
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        SQLALCHEMY_DATABASE_URI=settings.database_url,
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        KALANSO=settings,
+        KALANSO_COURSES_DIR=COURSES_DIR,
+        KALANSO_AUDIO_DIR=AUDIO_DIR,
+        JSON_AS_ASCII=False,
+    )
+    if settings.secret_key_generated:
+        app.logger.warning("SECRET_KEY is not set: using a random key for this process only")
+
+    db.init_app(app)
+    migrate.init_app(
+        app,
+        db,
+        directory=str(ROOT / "migrations"),
+        compare_type=True,
+        render_as_batch=True,
+        render_item=render_migration_item,
+    )
+    _import_models()
+
+    from campaigns.cli import scheduler_command
+    from content.cli import content_cli
+    from web.routes import bp as web_bp
+
+    app.register_blueprint(web_bp)
+    app.cli.add_command(content_cli)
+    app.cli.add_command(scheduler_command)
+    return app
+
+
+def _import_models() -> None:
+    """Every model module, so that the metadata (and Alembic) sees every table."""
+    import ivr.models  # noqa: F401
+    import listeners.models  # noqa: F401
+    import sms.models  # noqa: F401
+
+
+def _app_or_exit() -> Flask:
+    try:
+        return create_app()
+    except ConfigError as exc:
+        sys.exit(f"Kalanso configuration error: {exc}")
+
+
+app = _app_or_exit()

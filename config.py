@@ -1,0 +1,150 @@
+"""Settings from environment variables (and an optional ``.env``), validated once at start.
+
+Every setting has a safe default for a laptop: SQLite under ``instance/`` and the built-in ``local``
+simulator provider. A bad value stops the start with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+ROOT = Path(__file__).resolve().parent
+INSTANCE_DIR = ROOT / "instance"
+PROVIDERS = ("local", "twilio", "africastalking")
+LANGUAGES = ("bm", "fr")
+
+# What each outbound provider needs before it can carry traffic.
+PROVIDER_REQUIRES = {
+    "twilio": ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_NUMBER"),
+    "africastalking": ("AT_USERNAME", "AT_API_KEY"),
+}
+PROVIDER_REQUIRES_FOR = {
+    ("africastalking", "voice"): ("AT_VOICE_NUMBER",),
+}
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+def _default_database_url() -> str:
+    return f"sqlite:///{INSTANCE_DIR / 'kalanso.sqlite3'}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    secret_key: str
+    public_base_url: str
+    voice_provider: str
+    sms_provider: str
+    timezone: str
+    default_language: str
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = ""
+    twilio_number: str = ""
+    at_username: str = ""
+    at_api_key: str = ""
+    at_shortcode: str = ""
+    at_voice_number: str = ""
+    at_callback_secret: str = ""
+    secret_key_generated: bool = False
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        def get(name: str, default: str = "") -> str:
+            return (env.get(name) or default).strip()
+
+        database_url = get("DATABASE_URL", _default_database_url())
+        try:
+            url = make_url(database_url)
+        except ArgumentError as exc:
+            raise ConfigError(f"DATABASE_URL is not a database URL ({exc})") from exc
+        if url.get_backend_name() not in ("sqlite", "postgresql"):
+            raise ConfigError(
+                f"DATABASE_URL: unsupported database '{url.get_backend_name()}' (use sqlite or postgresql)"
+            )
+        if url.get_backend_name() == "postgresql" and url.drivername == "postgresql":
+            # the installed driver is psycopg 3; plain postgresql:// would look for psycopg2
+            database_url = url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+
+        public_base_url = get("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
+        parsed = urlparse(public_base_url)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise ConfigError(
+                f"PUBLIC_BASE_URL must be an absolute http(s) URL such as https://kalanso.example.org, "
+                f"got {public_base_url!r}"
+            )
+
+        providers = {}
+        for name in ("VOICE_PROVIDER", "SMS_PROVIDER"):
+            value = get(name, "local").lower()
+            if value not in PROVIDERS:
+                raise ConfigError(f"{name} must be one of {', '.join(PROVIDERS)}, got {value!r}")
+            providers[name] = value
+            channel = "voice" if name == "VOICE_PROVIDER" else "sms"
+            needed = PROVIDER_REQUIRES.get(value, ()) + PROVIDER_REQUIRES_FOR.get((value, channel), ())
+            missing = [var for var in needed if not get(var)]
+            if missing:
+                raise ConfigError(f"{name}={value} needs {', '.join(missing)} to be set")
+
+        timezone = get("KALANSO_TIMEZONE", "Africa/Bamako")
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ConfigError(f"KALANSO_TIMEZONE: unknown time zone {timezone!r}") from exc
+
+        default_language = get("KALANSO_DEFAULT_LANGUAGE", "fr").lower()
+        if default_language not in LANGUAGES:
+            raise ConfigError(
+                f"KALANSO_DEFAULT_LANGUAGE must be one of {', '.join(LANGUAGES)}, got {default_language!r}"
+            )
+
+        at_callback_secret = get("AT_CALLBACK_SECRET")
+        if at_callback_secret and (len(at_callback_secret) < 16 or not at_callback_secret.isalnum()):
+            raise ConfigError("AT_CALLBACK_SECRET must be at least 16 letters or digits (it is part of a URL)")
+
+        secret_key = get("SECRET_KEY")
+        generated = not secret_key
+        if generated:
+            secret_key = secrets.token_hex(32)
+
+        return cls(
+            database_url=database_url,
+            secret_key=secret_key,
+            secret_key_generated=generated,
+            public_base_url=public_base_url,
+            voice_provider=providers["VOICE_PROVIDER"],
+            sms_provider=providers["SMS_PROVIDER"],
+            timezone=timezone,
+            default_language=default_language,
+            twilio_account_sid=get("TWILIO_ACCOUNT_SID"),
+            twilio_auth_token=get("TWILIO_AUTH_TOKEN"),
+            twilio_number=get("TWILIO_NUMBER"),
+            at_username=get("AT_USERNAME"),
+            at_api_key=get("AT_API_KEY"),
+            at_shortcode=get("AT_SHORTCODE"),
+            at_voice_number=get("AT_VOICE_NUMBER"),
+            at_callback_secret=at_callback_secret,
+        )
+
+
+def load_settings(overrides: Mapping[str, str] | None = None) -> Settings:
+    """Settings from the process environment (after ``.env``), with ``overrides`` on top."""
+    env = dict(os.environ)
+    env.update({k: str(v) for k, v in (overrides or {}).items()})
+    return Settings.from_env(env)

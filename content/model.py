@@ -1,0 +1,114 @@
+"""Course content as plain, immutable data.
+
+Pure: no Flask, no database, no provider. The loader (``content.loader``) builds these objects from
+YAML; the learning engine (``engine``) walks them; channels render them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+LANGUAGES: tuple[str, ...] = ("bm", "fr")
+"""Every text exists in each of these languages (Bambara, French)."""
+
+Language = Literal["bm", "fr"]
+REVIEW_STATES: tuple[str, ...] = ("draft", "reviewed")
+
+
+@dataclass(frozen=True)
+class Localized:
+    """One text in every language, plus the recording that speaks it.
+
+    ``audio`` maps a language to a recording *stem*: a path under ``content/audio/<lang>/`` without
+    its extension (``.wav`` or ``.mp3`` both count).
+    """
+
+    texts: dict[str, str]
+    audio: dict[str, str]
+
+    def text(self, lang: str) -> str:
+        return self.texts[lang]
+
+    def recording(self, lang: str) -> str:
+        return self.audio[lang]
+
+
+@dataclass(frozen=True)
+class Option:
+    key: str  # "1".."4": what a listener presses or texts
+    label: dict[str, str]  # language -> text; spoken inside the question's recording
+    correct: bool
+
+
+@dataclass(frozen=True)
+class Chunk:
+    id: str
+    body: Localized
+    kind: Literal["chunk"] = "chunk"
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    prompt: Localized  # its recording reads the question and its numbered options
+    options: tuple[Option, ...]
+    feedback_correct: Localized
+    feedback_wrong: Localized
+    kind: Literal["question"] = "question"
+
+    @property
+    def correct_option(self) -> Option:
+        return next(o for o in self.options if o.correct)
+
+
+Item = Chunk | Question
+
+
+@dataclass(frozen=True)
+class Lesson:
+    id: str
+    title: Localized
+    items: tuple[Item, ...]
+    review: dict[str, str] = field(default_factory=dict)  # language -> draft | reviewed
+
+    @property
+    def questions(self) -> tuple[Question, ...]:
+        return tuple(i for i in self.items if isinstance(i, Question))
+
+    def item_index(self, item_id: str) -> int:
+        for n, item in enumerate(self.items):
+            if item.id == item_id:
+                return n
+        raise KeyError(item_id)
+
+
+@dataclass(frozen=True)
+class Course:
+    id: str
+    topic: str
+    title: Localized
+    lessons: tuple[Lesson, ...]
+    source: str = ""  # the file it came from, for messages
+
+    def lesson(self, lesson_id: str) -> Lesson:
+        for lesson in self.lessons:
+            if lesson.id == lesson_id:
+                return lesson
+        raise KeyError(lesson_id)
+
+
+def localized_texts(course: Course) -> list[tuple[str, Localized]]:
+    """Every spoken/written text of a course with a label, in listening order."""
+    out: list[tuple[str, Localized]] = [(f"{course.id}: title", course.title)]
+    for lesson in course.lessons:
+        where = f"{course.id} › {lesson.id}"
+        out.append((f"{where}: title", lesson.title))
+        for item in lesson.items:
+            if isinstance(item, Chunk):
+                out.append((f"{where} › {item.id}", item.body))
+            else:
+                out.append((f"{where} › {item.id}", item.prompt))
+                out.append((f"{where} › {item.id}: feedback correct", item.feedback_correct))
+                out.append((f"{where} › {item.id}: feedback wrong", item.feedback_wrong))
+    return out

@@ -1,0 +1,50 @@
+"""The pure learning engine. See ``engine.lesson.advance``."""
+
+from engine.answers import normalize, parse_choice
+from engine.lesson import MAX_MISSES, advance, start_bookmark
+from engine.types import (
+    AskQuestion,
+    Bookmark,
+    Continue,
+    Digits,
+    End,
+    Feedback,
+    HangUp,
+    Input,
+    Invalid,
+    LessonComplete,
+    LessonIntro,
+    NoInput,
+    Result,
+    SayChunk,
+    Start,
+    Step,
+    Text,
+    Timeout,
+)
+
+__all__ = [
+    "MAX_MISSES",
+    "AskQuestion",
+    "Bookmark",
+    "Continue",
+    "Digits",
+    "End",
+    "Feedback",
+    "HangUp",
+    "Input",
+    "Invalid",
+    "LessonComplete",
+    "LessonIntro",
+    "NoInput",
+    "Result",
+    "SayChunk",
+    "Start",
+    "Step",
+    "Text",
+    "Timeout",
+    "advance",
+    "normalize",
+    "parse_choice",
+    "start_bookmark",
+]

@@ -1,0 +1,63 @@
+"""Call records: one row per call, with the path of menu nodes visited."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, Numeric, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from extensions import UTCDateTime, db, utcnow
+from listeners.models import str_enum
+
+
+class Direction(enum.StrEnum):
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+
+
+class CallStatus(enum.StrEnum):
+    """Our own words; each provider's vocabulary is mapped to these at the edge (``providers/``)."""
+
+    QUEUED = "queued"
+    RINGING = "ringing"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    BUSY = "busy"
+    NO_ANSWER = "no_answer"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    REJECTED = "rejected"  # we declined it on purpose (missed-call callback)
+
+    @property
+    def final(self) -> bool:
+        return self not in (CallStatus.QUEUED, CallStatus.RINGING, CallStatus.IN_PROGRESS)
+
+
+class CallSession(db.Model):
+    __tablename__ = "call_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider: Mapped[str] = mapped_column(String(20))  # local | twilio | africastalking
+    provider_call_id: Mapped[str | None] = mapped_column(String(64))
+    listener_id: Mapped[int | None] = mapped_column(ForeignKey("listeners.id", ondelete="SET NULL"), index=True)
+    phone: Mapped[str] = mapped_column(String(20))
+    direction: Mapped[Direction] = mapped_column(str_enum(Direction, "call_direction"))
+    status: Mapped[CallStatus] = mapped_column(str_enum(CallStatus, "call_status"), default=CallStatus.QUEUED)
+    provider_status: Mapped[str] = mapped_column(String(40), default="")  # the provider's word, kept for audit
+    state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # where the caller is in the menus
+    path: Mapped[list[Any]] = mapped_column(JSON, default=list)  # [[iso time, node], ...]
+    duration_seconds: Mapped[int | None] = mapped_column()
+    cost: Mapped[float | None] = mapped_column(Numeric(12, 4))
+    currency: Mapped[str] = mapped_column(String(3), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("provider", "provider_call_id"),
+        Index("ix_call_sessions_phone_created", "phone", "created_at"),
+    )

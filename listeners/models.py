@@ -1,0 +1,159 @@
+"""Listeners, their groups, their progress through lessons and their quiz answers."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, CheckConstraint, Column, ForeignKey, Index, String, Table, Text, UniqueConstraint
+from sqlalchemy import Enum as SAEnum
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
+
+from extensions import UTCDateTime, db, utcnow
+from listeners.phones import normalize_phone
+
+
+def str_enum(enum_cls: type[enum.Enum], name: str) -> SAEnum:
+    """Store our own status words as short strings with a CHECK constraint (same on every database)."""
+    return SAEnum(
+        enum_cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=24,
+        values_callable=lambda cls: [m.value for m in cls],
+        validate_strings=True,
+    )
+
+
+class Channel(enum.StrEnum):
+    VOICE = "voice"
+    SMS = "sms"
+
+
+class ProgressStatus(enum.StrEnum):
+    NOT_STARTED = "not_started"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+
+
+listener_groups = Table(
+    "listener_groups",
+    db.metadata,
+    Column("listener_id", ForeignKey("listeners.id", ondelete="CASCADE"), primary_key=True),
+    Column("group_id", ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Group(db.Model):
+    __tablename__ = "groups"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    listeners: Mapped[list[Listener]] = relationship(secondary=listener_groups, back_populates="groups")
+
+
+class Listener(db.Model):
+    """A person reached by the line. ``phone`` is E.164 and unique; set it through ``normalize_phone``."""
+
+    __tablename__ = "listeners"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    phone: Mapped[str] = mapped_column(String(20), unique=True)
+    language: Mapped[str | None] = mapped_column(String(2))  # bm | fr | None (not chosen yet)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    village: Mapped[str] = mapped_column(String(120), default="")
+    commune: Mapped[str] = mapped_column(String(120), default="")
+    region: Mapped[str] = mapped_column(String(120), default="")
+    consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    consent_channel: Mapped[str] = mapped_column(String(20), default="")  # voice | sms | import | agent
+    opted_out: Mapped[bool] = mapped_column(default=False)
+    opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    opted_out_channel: Mapped[str] = mapped_column(String(20), default="")
+    opted_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_contact_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    groups: Mapped[list[Group]] = relationship(secondary=listener_groups, back_populates="listeners")
+    progress: Mapped[list[LessonProgress]] = relationship(back_populates="listener", cascade="all, delete-orphan")
+
+    __table_args__ = (CheckConstraint("language IN ('bm', 'fr') OR language IS NULL", name="language"),)
+
+    @validates("phone")
+    def _normalize(self, _key: str, value: str) -> str:
+        return normalize_phone(value)
+
+    @validates("language")
+    def _language(self, _key: str, value: str | None) -> str | None:
+        if value not in (None, "bm", "fr"):
+            raise ValueError(f"language must be 'bm' or 'fr', got {value!r}")
+        return value
+
+    def opt_out(self, now: datetime, channel: str) -> None:
+        self.opted_out, self.opted_out_at, self.opted_out_channel = True, now, channel
+
+    def opt_in(self, now: datetime, channel: str) -> None:
+        self.opted_out, self.opted_in_at = False, now
+        if self.consent_at is None:
+            self.consent_at, self.consent_channel = now, channel
+
+    def __repr__(self) -> str:  # never the phone number in clear
+        from listeners.phones import mask_phone
+
+        return f"<Listener {self.id} {mask_phone(self.phone)}>"
+
+
+class LessonProgress(db.Model):
+    """One listener in one lesson: the bookmark to resume from, status, score and attempts."""
+
+    __tablename__ = "lesson_progress"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    listener_id: Mapped[int] = mapped_column(ForeignKey("listeners.id", ondelete="CASCADE"))
+    course_id: Mapped[str] = mapped_column(String(64))
+    lesson_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[ProgressStatus] = mapped_column(
+        str_enum(ProgressStatus, "progress_status"), default=ProgressStatus.NOT_STARTED
+    )
+    bookmark: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    channel: Mapped[Channel | None] = mapped_column(str_enum(Channel, "progress_channel"))  # last used
+    completed_channel: Mapped[Channel | None] = mapped_column(str_enum(Channel, "completed_channel"))
+    score: Mapped[int | None] = mapped_column()  # of the latest finished attempt
+    best_score: Mapped[int | None] = mapped_column()
+    total: Mapped[int | None] = mapped_column()  # number of questions
+    attempts: Mapped[int] = mapped_column(default=0)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    listener: Mapped[Listener] = relationship(back_populates="progress")
+
+    __table_args__ = (
+        UniqueConstraint("listener_id", "course_id", "lesson_id"),
+        Index("ix_lesson_progress_course_lesson_status", "course_id", "lesson_id", "status"),
+    )
+
+
+class QuizAnswer(db.Model):
+    """Every answer given, right or wrong, by any channel."""
+
+    __tablename__ = "quiz_answers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    listener_id: Mapped[int] = mapped_column(ForeignKey("listeners.id", ondelete="CASCADE"), index=True)
+    course_id: Mapped[str] = mapped_column(String(64))
+    lesson_id: Mapped[str] = mapped_column(String(64))
+    question_id: Mapped[str] = mapped_column(String(64))
+    answer: Mapped[str] = mapped_column(String(200))  # as given: a key or the SMS text
+    option_key: Mapped[str] = mapped_column(String(4))
+    correct: Mapped[bool] = mapped_column()
+    counted: Mapped[bool] = mapped_column(default=True)  # False for a re-answer after going back
+    channel: Mapped[Channel] = mapped_column(str_enum(Channel, "answer_channel"))
+    attempt: Mapped[int] = mapped_column(default=1)
+    answered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (Index("ix_quiz_answers_lesson_question", "course_id", "lesson_id", "question_id"),)

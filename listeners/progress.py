@@ -1,0 +1,94 @@
+"""One turn of a lesson for one listener: load the bookmark, run the engine, persist what happened.
+
+Both channels call ``take_turn``; the caller (a route, a CLI command) commits. A completed lesson
+stays completed, and completing it again never counts twice.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from content.model import Course
+from engine import Bookmark, Digits, Feedback, Input, Result, Text, advance, start_bookmark
+from extensions import db
+from listeners.models import Channel, LessonProgress, Listener, ProgressStatus, QuizAnswer
+
+
+def progress_row(listener: Listener, course_id: str, lesson_id: str, *, lock: bool = False) -> LessonProgress | None:
+    query = select(LessonProgress).filter_by(listener_id=listener.id, course_id=course_id, lesson_id=lesson_id)
+    if lock:
+        query = query.with_for_update()
+    return db.session.scalars(query).first()
+
+
+def _get_or_create(listener: Listener, course_id: str, lesson_id: str, now: datetime) -> LessonProgress:
+    row = progress_row(listener, course_id, lesson_id, lock=True)
+    if row is not None:
+        return row
+    row = LessonProgress(listener_id=listener.id, course_id=course_id, lesson_id=lesson_id, bookmark={}, updated_at=now)
+    try:
+        with db.session.begin_nested():
+            db.session.add(row)
+    except IntegrityError:  # another request created it first
+        row = progress_row(listener, course_id, lesson_id, lock=True)
+        assert row is not None
+    return row
+
+
+def current_bookmark(row: LessonProgress | None, course: Course, lesson_id: str) -> Bookmark:
+    if row is None or not row.bookmark:
+        return start_bookmark(course, lesson_id)
+    return Bookmark.from_json(row.bookmark)
+
+
+def take_turn(
+    listener: Listener, course: Course, lesson_id: str, event: Input, *, channel: Channel, now: datetime
+) -> Result:
+    """Advance ``listener`` in one lesson by ``event``; record answers and completion; flush."""
+    row = _get_or_create(listener, course.id, lesson_id, now)
+    before = current_bookmark(row, course, lesson_id)
+    result = advance(course, before, event)
+    after = result.bookmark
+
+    for step in result.steps:
+        if isinstance(step, Feedback):
+            given = event.value if isinstance(event, Digits | Text) else step.chosen.key
+            db.session.add(
+                QuizAnswer(
+                    listener_id=listener.id,
+                    course_id=course.id,
+                    lesson_id=lesson_id,
+                    question_id=step.question.id,
+                    answer=given[:200],
+                    option_key=step.chosen.key,
+                    correct=step.correct,
+                    counted=step.question.id not in before.answers,
+                    channel=channel,
+                    attempt=after.attempt,
+                    answered_at=now,
+                )
+            )
+    if after.started and row.started_at is None:
+        row.started_at = now
+    if after.started:
+        row.attempts = max(row.attempts, after.attempt)
+        if row.status == ProgressStatus.NOT_STARTED:
+            row.status = ProgressStatus.IN_PROGRESS
+    done = result.completion
+    if done is not None:
+        row.score = done.score
+        row.total = done.total
+        row.best_score = max(done.score, row.best_score or 0)
+        if row.status != ProgressStatus.COMPLETED:
+            row.status = ProgressStatus.COMPLETED
+            row.completed_at = now
+            row.completed_channel = channel
+    row.bookmark = after.to_json()
+    row.channel = channel
+    row.updated_at = now
+    listener.last_contact_at = now
+    db.session.flush()
+    return result

@@ -1,0 +1,181 @@
+"""Shared fixtures: an app on a freshly migrated database per test, the CLI runner, factories.
+
+SQLite is the default backend. Tests marked ``postgres`` (or using the ``backend`` fixture's
+``postgresql`` side) run against the real server named by ``TEST_DATABASE_URL``; they skip with a
+reason when it is unset, except under CI (``CI=true``), where a missing server is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask_migrate import upgrade
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from app import create_app
+from content.loader import COURSES_DIR, load_catalog
+from extensions import db
+
+NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)  # a Tuesday, 10:00 in Bamako
+
+BASE_CONFIG = {
+    "SECRET_KEY": "test-secret-key",
+    "PUBLIC_BASE_URL": "https://kalanso.example.org",
+    "VOICE_PROVIDER": "local",
+    "SMS_PROVIDER": "local",
+    "KALANSO_TIMEZONE": "Africa/Bamako",
+    "KALANSO_DEFAULT_LANGUAGE": "fr",
+    "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+    "TWILIO_AUTH_TOKEN": "test-twilio-token",
+    "TWILIO_NUMBER": "+15005550006",
+    "AT_USERNAME": "sandbox",
+    "AT_API_KEY": "test-at-key",
+    "AT_SHORTCODE": "36001",
+    "AT_VOICE_NUMBER": "+22344000000",
+    "AT_CALLBACK_SECRET": "s3cretPathSegment0123",
+}
+
+
+def make_app(database_url: str, **overrides: str) -> Flask:
+    app = create_app({**BASE_CONFIG, "DATABASE_URL": database_url, **overrides})
+    app.config["TESTING"] = True
+    return app
+
+
+def migrate_to_head(database_url: str) -> None:
+    app = make_app(database_url)
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+
+
+# --- SQLite ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    """A SQLite file migrated once with ``flask db upgrade``; each test gets a copy."""
+    path = tmp_path_factory.mktemp("db") / "template.sqlite3"
+    migrate_to_head(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture
+def sqlite_url(sqlite_template, tmp_path) -> str:
+    path = tmp_path / "kalanso.sqlite3"
+    shutil.copyfile(sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
+# --- PostgreSQL -----------------------------------------------------------------------------------
+
+
+def _require_postgres() -> str:
+    url = os.environ.get("TEST_DATABASE_URL", "")
+    if not url:
+        if os.environ.get("CI") == "true":
+            pytest.fail("TEST_DATABASE_URL is not set, and CI requires the PostgreSQL suite")
+        pytest.skip("TEST_DATABASE_URL is not set: PostgreSQL tests skipped (see README)")
+    return url
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str]:
+    """A new, empty database on the test server for this session; dropped afterwards."""
+    base = make_url(_require_postgres())
+    if base.drivername == "postgresql":
+        base = base.set(drivername="postgresql+psycopg")
+    name = f"kalanso_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = base.set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_migrated(postgres_server_url) -> str:
+    migrate_to_head(postgres_server_url)
+    return postgres_server_url
+
+
+def _truncate_all(app: Flask) -> None:
+    with app.app_context():
+        tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
+        with db.engine.begin() as conn:
+            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+# --- the app --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def backend(request) -> str:
+    """Parametrise a test over both databases."""
+    return request.param
+
+
+@pytest.fixture
+def database_url(request, sqlite_template, tmp_path) -> str:
+    if "backend" in request.fixturenames and request.getfixturevalue("backend") == "postgresql":
+        return request.getfixturevalue("postgres_migrated")
+    path = tmp_path / "kalanso.sqlite3"
+    shutil.copyfile(sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def app(database_url) -> Iterator[Flask]:
+    app = make_app(database_url)
+    with app.app_context():
+        yield app
+        db.session.remove()
+        if db.engine.dialect.name == "postgresql":
+            _truncate_all(app)
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture(scope="session")
+def catalog():
+    return load_catalog(COURSES_DIR)
+
+
+@pytest.fixture
+def make_listener(app):
+    """Factory: ``make_listener(phone="76 12 34 56", language="bm", ...)`` adds and flushes one listener."""
+    from listeners.models import Listener
+
+    counter = iter(range(10_000_000))
+
+    def make(**overrides):
+        fields = {"phone": f"+2237{next(counter):07d}", "created_at": NOW}
+        fields.update(overrides)
+        listener = Listener(**fields)
+        db.session.add(listener)
+        db.session.flush()
+        return listener
+
+    return make

@@ -1,0 +1,86 @@
+"""Settings: safe defaults, and a clear message naming the variable for each bad value."""
+
+from __future__ import annotations
+
+import pytest
+
+from config import ConfigError, Settings
+
+GOOD_TWILIO = {"TWILIO_ACCOUNT_SID": "AC" + "1" * 32, "TWILIO_AUTH_TOKEN": "tok", "TWILIO_NUMBER": "+15005550006"}
+
+
+def test_defaults_are_safe_for_a_laptop():
+    s = Settings.from_env({})
+    assert s.database_url.startswith("sqlite:///") and s.database_url.endswith("instance/kalanso.sqlite3")
+    assert (s.voice_provider, s.sms_provider) == ("local", "local")
+    assert s.timezone == "Africa/Bamako" and s.tz.key == "Africa/Bamako"
+    assert s.default_language == "fr"
+    assert s.public_base_url == "http://127.0.0.1:5000"
+    assert s.secret_key_generated and len(s.secret_key) == 64
+
+
+def test_values_are_read_and_tidied():
+    s = Settings.from_env(
+        {
+            "DATABASE_URL": "postgresql://kalanso@db.internal/kalanso",
+            "PUBLIC_BASE_URL": "https://kalanso.example.org/",
+            "VOICE_PROVIDER": "Twilio",
+            "SMS_PROVIDER": "africastalking",
+            "AT_USERNAME": "sandbox",
+            "AT_API_KEY": "k",
+            "KALANSO_DEFAULT_LANGUAGE": "BM",
+            "SECRET_KEY": "abc",
+            **GOOD_TWILIO,
+        }
+    )
+    assert s.database_url == "postgresql+psycopg://kalanso@db.internal/kalanso"
+    assert s.public_base_url == "https://kalanso.example.org"
+    assert (s.voice_provider, s.sms_provider, s.default_language) == ("twilio", "africastalking", "bm")
+    assert s.secret_key == "abc" and not s.secret_key_generated
+
+
+@pytest.mark.parametrize(
+    ("env", "names"),
+    [
+        ({"DATABASE_URL": "not a url"}, "DATABASE_URL"),
+        ({"DATABASE_URL": "mysql://x@y/z"}, "DATABASE_URL"),
+        ({"PUBLIC_BASE_URL": "kalanso.example.org"}, "PUBLIC_BASE_URL"),
+        ({"PUBLIC_BASE_URL": "ftp://kalanso.example.org"}, "PUBLIC_BASE_URL"),
+        ({"VOICE_PROVIDER": "vonage"}, "VOICE_PROVIDER"),
+        ({"SMS_PROVIDER": "orange"}, "SMS_PROVIDER"),
+        ({"VOICE_PROVIDER": "twilio"}, "TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_NUMBER"),
+        ({"SMS_PROVIDER": "twilio", "TWILIO_ACCOUNT_SID": "AC1"}, "TWILIO_AUTH_TOKEN, TWILIO_NUMBER"),
+        ({"SMS_PROVIDER": "africastalking"}, "AT_USERNAME, AT_API_KEY"),
+        ({"VOICE_PROVIDER": "africastalking", "AT_USERNAME": "u", "AT_API_KEY": "k"}, "AT_VOICE_NUMBER"),
+        ({"KALANSO_TIMEZONE": "Mars/Olympus"}, "KALANSO_TIMEZONE"),
+        ({"KALANSO_DEFAULT_LANGUAGE": "en"}, "KALANSO_DEFAULT_LANGUAGE"),
+        ({"AT_CALLBACK_SECRET": "short"}, "AT_CALLBACK_SECRET"),
+        ({"AT_CALLBACK_SECRET": "has/slash/in/it/0123456789"}, "AT_CALLBACK_SECRET"),
+    ],
+)
+def test_bad_values_name_the_variable(env, names):
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(env)
+    assert names in str(caught.value)
+
+
+def test_create_app_refuses_a_bad_setting():
+    from app import create_app
+
+    with pytest.raises(ConfigError, match="VOICE_PROVIDER"):
+        create_app({"VOICE_PROVIDER": "nope", "DATABASE_URL": "sqlite://"})
+
+
+def test_a_bad_environment_stops_the_flask_command_with_a_clear_message(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from config import ROOT
+
+    env = {**os.environ, "KALANSO_TIMEZONE": "Nowhere/Town", "DATABASE_URL": f"sqlite:///{tmp_path}/x.db"}
+    proc = subprocess.run(
+        [sys.executable, "-c", "import app"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 1
+    assert "Kalanso configuration error: KALANSO_TIMEZONE: unknown time zone 'Nowhere/Town'" in proc.stderr

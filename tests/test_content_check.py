@@ -1,0 +1,168 @@
+"""``flask content check`` on the shipped content and on broken copies of it."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from content.loader import COURSES_DIR, ContentError, load_catalog
+
+
+@pytest.fixture
+def courses_copy(tmp_path) -> Path:
+    target = tmp_path / "courses"
+    shutil.copytree(COURSES_DIR, target)
+    return target
+
+
+def edit(courses: Path, name: str, change) -> Path:
+    path = courses / name
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    change(data)
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def check(runner, courses: Path, audio: Path | None = None):
+    args = ["content", "check", "--courses", str(courses)]
+    if audio is not None:
+        args += ["--audio", str(audio)]
+    return runner.invoke(args=args)
+
+
+def test_shipped_content_passes_and_reports_audio_coverage(runner, tmp_path):
+    result = check(runner, COURSES_DIR, tmp_path / "no-audio")
+    assert result.exit_code == 0, result.output
+    assert "Content OK." in result.output
+    assert "Audio coverage (recordings present / expected)" in result.output
+    assert "WARNING" in result.output and "missing bm/money/saving-a-little/small-sums.wav" in result.output
+
+
+def test_coverage_counts_recordings_that_exist(runner, tmp_path):
+    audio = tmp_path / "audio"
+    (audio / "fr" / "money" / "saving-a-little").mkdir(parents=True)
+    (audio / "fr" / "money" / "saving-a-little" / "small-sums.mp3").write_bytes(b"ID3")
+    (audio / "fr" / "money" / "title.wav").write_bytes(b"RIFF")
+    result = check(runner, COURSES_DIR, audio)
+    assert result.exit_code == 0
+    fr_line = next(line for line in result.output.splitlines() if line.strip().startswith("fr "))
+    assert fr_line.split()[:2] == ["fr", "2"]
+    assert "missing fr/money/title.wav" not in result.output
+    assert "missing fr/money/saving-a-little/small-sums.wav" not in result.output
+
+
+def lesson0(data):
+    return data["lessons"][0]
+
+
+def item(data, item_id):
+    return next(i for i in lesson0(data)["items"] if i["id"] == item_id)
+
+
+BROKEN = [
+    (
+        "missing translation",
+        lambda d: item(d, "small-sums")["text"].pop("bm"),
+        "course 'money' › lesson 'saving-a-little' › item 'small-sums' › text: missing translation 'bm'",
+    ),
+    (
+        "empty translation",
+        lambda d: item(d, "ten-weeks")["feedback"]["wrong"].update(fr="  "),
+        "item 'ten-weeks' › feedback wrong: missing translation 'fr'",
+    ),
+    (
+        "duplicate item id",
+        lambda d: lesson0(d)["items"].append(dict(item(d, "small-sums"))),
+        "course 'money' › lesson 'saving-a-little' › item 'small-sums': duplicate item id",
+    ),
+    (
+        "duplicate lesson id",
+        lambda d: d["lessons"].append(dict(lesson0(d))),
+        "course 'money' › lesson 'saving-a-little': duplicate lesson id",
+    ),
+    (
+        "two correct options",
+        lambda d: item(d, "ten-weeks")["options"][0].update(correct=True),
+        "item 'ten-weeks': a question needs exactly one correct option, found 2",
+    ),
+    (
+        "no correct option",
+        lambda d: item(d, "ten-weeks")["options"][1].pop("correct"),
+        "item 'ten-weeks': a question needs exactly one correct option, found 0",
+    ),
+    (
+        "too many options",
+        lambda d: item(d, "ten-weeks")["options"].extend([{"text": {"fr": "x", "bm": "x"}}] * 2),
+        "item 'ten-weeks': a question needs 2 to 4 options, found 5",
+    ),
+    (
+        "unknown key in an item",
+        lambda d: item(d, "small-sums").update(colour="blue"),
+        "item 'small-sums': unknown key 'colour'",
+    ),
+    (
+        "unknown language",
+        lambda d: item(d, "small-sums")["text"].update(en="Hello"),
+        "item 'small-sums' › text: unknown key 'en'",
+    ),
+    (
+        "unknown key in a course",
+        lambda d: d.update(author="me"),
+        "course 'money': unknown key 'author'",
+    ),
+    (
+        "bad item type",
+        lambda d: item(d, "small-sums").update(type="video"),
+        "item 'small-sums': type must be 'chunk' or 'question', got 'video'",
+    ),
+    (
+        "bad review state",
+        lambda d: lesson0(d).update(review={"fr": "done", "bm": "draft"}),
+        "lesson 'saving-a-little': review 'fr': 'done' is not one of draft, reviewed",
+    ),
+]
+
+
+@pytest.mark.parametrize(("label", "change", "message"), BROKEN, ids=[b[0] for b in BROKEN])
+def test_broken_copies_fail_with_a_precise_message(runner, courses_copy, label, change, message):
+    path = edit(courses_copy, "money.yaml", change)
+    result = check(runner, courses_copy)
+    assert result.exit_code == 1, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("ERROR ")]
+    assert any(str(path) in e or path.name in e for e in errors), errors
+    assert any(message in e for e in errors), errors
+    with pytest.raises(ContentError):
+        load_catalog(courses_copy)
+
+
+def test_bad_yaml_names_the_file_and_line(runner, courses_copy):
+    path = courses_copy / "money.yaml"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    lines[3] = "title: [unclosed"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    result = check(runner, courses_copy)
+    assert result.exit_code == 1
+    assert "money.yaml: line " in result.output and "bad YAML" in result.output
+
+
+def test_duplicate_course_id_across_files(runner, courses_copy):
+    shutil.copyfile(courses_copy / "money.yaml", courses_copy / "money-copy.yaml")
+    result = check(runner, courses_copy)
+    assert result.exit_code == 1
+    assert "course 'money': duplicate course id" in result.output
+
+
+def test_all_errors_are_reported_in_one_pass(runner, courses_copy):
+    edit(courses_copy, "money.yaml", lambda d: item(d, "small-sums")["text"].pop("fr"))
+    edit(courses_copy, "child-labour.yaml", lambda d: item(d, "awa-at-the-mine").update(extra=1))
+    result = check(runner, courses_copy)
+    errors = [line for line in result.output.splitlines() if line.startswith("ERROR ")]
+    assert len(errors) == 2, errors
+
+
+def test_empty_folder_is_an_error(runner, tmp_path):
+    result = check(runner, tmp_path)
+    assert result.exit_code == 1 and "no course files" in result.output

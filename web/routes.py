@@ -1,0 +1,54 @@
+"""The front page and the health check."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, current_app, jsonify, render_template
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from content.audio import coverage
+from content.catalog import get_catalog
+from content.loader import ContentError
+from extensions import db
+from listeners.models import LessonProgress, Listener, ProgressStatus
+
+bp = Blueprint("web", __name__, template_folder="templates")
+log = logging.getLogger(__name__)
+
+
+@bp.get("/healthz")
+def healthz():
+    """200 when the database answers; 503 (with the reason) when it does not."""
+    try:
+        db.session.execute(text("SELECT 1"))
+    except SQLAlchemyError as exc:
+        log.error("health check: database unreachable: %s", exc.__class__.__name__)
+        return jsonify(status="error", database="unreachable"), 503
+    return jsonify(status="ok", database="ok")
+
+
+@bp.get("/")
+def index():
+    settings = current_app.config["KALANSO"]
+    try:
+        catalog = get_catalog()
+        content_error = None
+    except ContentError as exc:
+        catalog, content_error = None, exc.errors
+    courses = list(catalog) if catalog else []
+    audio = coverage(catalog, current_app.config["KALANSO_AUDIO_DIR"]) if catalog else []
+    listeners = db.session.scalar(select(func.count()).select_from(Listener))
+    completions = db.session.scalar(
+        select(func.count()).select_from(LessonProgress).where(LessonProgress.status == ProgressStatus.COMPLETED)
+    )
+    return render_template(
+        "web/index.html",
+        settings=settings,
+        courses=courses,
+        audio=audio,
+        content_error=content_error,
+        listeners=listeners,
+        completions=completions,
+    )

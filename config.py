@@ -57,12 +57,23 @@ class Settings:
     at_shortcode: str = ""
     at_voice_number: str = ""
     at_callback_secret: str = ""
+    twilio_api_base_url: str = ""  # empty = the real Twilio API; a local fake server in tests
+    at_api_base_url: str = ""  # empty = the real Africa's Talking API
+    calling_window: str = "08:00-20:00"
+    blocked_days: str = ""
     secret_key_generated: bool = False
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def window(self):
+        """The calling window (``campaigns.window.CallingWindow``) in the configured time zone."""
+        from campaigns.window import CallingWindow
+
+        return CallingWindow.parse(self.calling_window, self.blocked_days, self.timezone)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -118,6 +129,19 @@ class Settings:
         if at_callback_secret and (len(at_callback_secret) < 16 or not at_callback_secret.isalnum()):
             raise ConfigError("AT_CALLBACK_SECRET must be at least 16 letters or digits (it is part of a URL)")
 
+        calling_window = get("KALANSO_CALLING_WINDOW", "08:00-20:00")
+        blocked_days = get("KALANSO_BLOCKED_DAYS")
+        from campaigns.window import CallingWindow  # pure module; imported here to keep config light
+
+        try:
+            CallingWindow.parse(calling_window, "", timezone)
+        except ValueError as exc:
+            raise ConfigError(f"KALANSO_CALLING_WINDOW: {exc}") from exc
+        try:
+            CallingWindow.parse(calling_window, blocked_days, timezone)
+        except ValueError as exc:
+            raise ConfigError(f"KALANSO_BLOCKED_DAYS: {exc}") from exc
+
         secret_key = get("SECRET_KEY")
         generated = not secret_key
         if generated:
@@ -140,7 +164,18 @@ class Settings:
             at_shortcode=get("AT_SHORTCODE"),
             at_voice_number=get("AT_VOICE_NUMBER"),
             at_callback_secret=at_callback_secret,
+            calling_window=calling_window,
+            blocked_days=blocked_days,
+            twilio_api_base_url=_base_url(get, "TWILIO_API_BASE_URL"),
+            at_api_base_url=_base_url(get, "AT_API_BASE_URL"),
         )
+
+
+def _base_url(get, name: str) -> str:
+    value = get(name).rstrip("/")
+    if value and urlparse(value).scheme not in ("http", "https"):
+        raise ConfigError(f"{name} must be an http(s) URL, got {value!r}")
+    return value
 
 
 def load_settings(overrides: Mapping[str, str] | None = None) -> Settings:

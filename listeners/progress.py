@@ -15,6 +15,7 @@ from content.model import Course
 from engine import Bookmark, Digits, Feedback, Input, Result, Text, advance, start_bookmark
 from extensions import db
 from listeners.models import Channel, LessonProgress, Listener, ProgressStatus, QuizAnswer
+from signals import lesson_completed
 
 
 def progress_row(listener: Listener, course_id: str, lesson_id: str, *, lock: bool = False) -> LessonProgress | None:
@@ -91,4 +92,15 @@ def take_turn(
     row.updated_at = now
     listener.last_contact_at = now
     db.session.flush()
+    if done is not None:
+        lesson_completed.send(
+            listener,
+            course_id=course.id,
+            lesson_id=lesson_id,
+            channel=channel,
+            now=now,
+            first_time=done.first_time,
+            score=done.score,
+            total=done.total,
+        )
     return result

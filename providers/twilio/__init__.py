@@ -1,0 +1,1 @@
+"""Twilio: ``voice`` (TwiML webhooks, outbound calls) and ``sms`` (messages, status callbacks)."""

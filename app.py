@@ -48,11 +48,13 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
 
     from campaigns.cli import scheduler_command
     from content.cli import content_cli
+    from providers.local.cli import simulate_cli
     from web.routes import bp as web_bp
 
     app.register_blueprint(web_bp)
     app.cli.add_command(content_cli)
     app.cli.add_command(scheduler_command)
+    app.cli.add_command(simulate_cli)
     return app
 
 

@@ -35,8 +35,8 @@ db-upgrade: install ## Apply the database migrations (flask db upgrade)
 content-check: install ## Validate the courses and report audio coverage
 	$(BIN)/flask content check --no-list-missing
 
-run: install db-upgrade content-check ## Install, migrate, check content and serve on http://127.0.0.1:5000
-	$(BIN)/flask run --host $(HOST) --port $(PORT)
+run: install db-upgrade content-check ## Install, migrate, check content and serve on http://127.0.0.1:5000 (with the scheduler)
+	$(BIN)/flask dev --host $(HOST) --port $(PORT)
 
 test: install-dev ## Install and run the whole test suite (lint included)
 	$(BIN)/ruff check .

@@ -46,20 +46,27 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     )
     _import_models()
 
-    from campaigns.cli import scheduler_command
+    from campaigns import outcomes
+    from campaigns.cli import campaigns_cli, dev_command, scheduler_command
     from content.cli import content_cli
+    from listeners.cli import listeners_cli
     from providers.local.cli import simulate_cli
     from web.routes import bp as web_bp
 
     app.register_blueprint(web_bp)
     app.cli.add_command(content_cli)
     app.cli.add_command(scheduler_command)
+    app.cli.add_command(campaigns_cli)
+    app.cli.add_command(listeners_cli)
+    app.cli.add_command(dev_command)
+    outcomes.connect()
     app.cli.add_command(simulate_cli)
     return app
 
 
 def _import_models() -> None:
     """Every model module, so that the metadata (and Alembic) sees every table."""
+    import campaigns.models  # noqa: F401
     import ivr.models  # noqa: F401
     import listeners.models  # noqa: F401
     import sms.models  # noqa: F401

@@ -1,21 +1,36 @@
 """The scheduler process: a few thin polling jobs; business state lives in our own tables.
 
-Never started inside web workers: only ``flask scheduler`` (Procfile ``scheduler:``) runs it.
+Never started inside web workers: only ``flask scheduler`` (Procfile ``scheduler:``) runs it, and
+``flask dev`` (``make run``) runs it in the background of the development server.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 
-JOBS: list[tuple[str, Callable[[Flask], None], int]] = []
-"""(job id, function taking the app, interval in seconds). Filled by the campaigns issue."""
+from campaigns.jobs import dispatch_job, expand_job, reconcile_job
+
+JOBS: list[tuple[str, Callable[[Flask], object], int]] = [
+    ("campaigns-expand", expand_job, 30),
+    ("campaigns-dispatch", dispatch_job, 5),
+    ("campaigns-reconcile", reconcile_job, 60),
+]
+"""(job id, function taking the app, interval in seconds)."""
 
 
-def build_scheduler(app: Flask) -> BlockingScheduler:
-    scheduler = BlockingScheduler(timezone=app.config["KALANSO"].timezone)
+def add_jobs(scheduler: BaseScheduler, app: Flask) -> BaseScheduler:
     for job_id, func, seconds in JOBS:
         scheduler.add_job(func, "interval", seconds=seconds, args=[app], id=job_id, max_instances=1, coalesce=True)
     return scheduler
+
+
+def build_scheduler(app: Flask) -> BlockingScheduler:
+    return add_jobs(BlockingScheduler(timezone=app.config["KALANSO"].timezone), app)
+
+
+def run_jobs_once(app: Flask) -> list[tuple[str, object]]:
+    return [(job_id, func(app)) for job_id, func, _ in JOBS]

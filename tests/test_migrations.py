@@ -20,6 +20,9 @@ from tests.conftest import _require_postgres, make_app
 TABLES = {
     "alembic_version",
     "call_sessions",
+    "campaign_runs",
+    "campaigns",
+    "deliveries",
     "groups",
     "lesson_progress",
     "listener_groups",

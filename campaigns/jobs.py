@@ -1,0 +1,49 @@
+"""The scheduler's thin jobs. Each opens an app context, takes ``now`` once, works, commits, and logs
+a failure instead of dying (the next tick tries again)."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+
+from campaigns.dispatch import dispatch_due, reconcile
+from campaigns.expand import expand_due
+from extensions import db, utcnow
+
+log = logging.getLogger(__name__)
+
+
+def _run(app: Flask, name: str, work):
+    with app.app_context():
+        try:
+            result = work(app.config["KALANSO"])
+            db.session.commit()
+            return result
+        except Exception:
+            db.session.rollback()
+            log.exception("scheduler job %s failed; it will run again at the next tick", name)
+            return {"error": True}
+        finally:
+            db.session.remove()
+
+
+def expand_job(app: Flask):
+    return _run(app, "expand", lambda settings: expand_due(settings, utcnow()))
+
+
+def _ports(settings):
+    from campaigns.ports import build_ports  # the channel services load only when a job runs
+
+    return build_ports(settings)
+
+
+def dispatch_job(app: Flask):
+    def work(settings):
+        return {port.channel.value: vars(dispatch_due(port, settings, utcnow)) for port in _ports(settings)}
+
+    return _run(app, "dispatch", work)
+
+
+def reconcile_job(app: Flask):
+    return _run(app, "reconcile", lambda settings: {p.channel.value: reconcile(p, utcnow()) for p in _ports(settings)})

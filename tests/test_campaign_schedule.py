@@ -1,0 +1,113 @@
+"""Scheduling maths in Africa/Bamako (UTC+0): once, recurring, drip, window edges, blocked days, retries."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from campaigns import schedule
+from campaigns.window import CallingWindow
+
+BAMAKO = ZoneInfo("Africa/Bamako")
+WINDOW = CallingWindow.parse("08:00-20:00", "sun", "Africa/Bamako")
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def keys(kind, sched, since, now):
+    clean = schedule.validate(kind, sched, BAMAKO)
+    return [(o.key, o.at) for o in schedule.occurrences(kind, clean, BAMAKO, at(since), at(now))]
+
+
+@pytest.mark.parametrize(
+    ("now", "expected"),
+    [
+        ("2026-11-30 09:59", []),
+        ("2026-11-30 10:00", [("once", at("2026-11-30 10:00"))]),
+        ("2026-12-05 10:00", [("once", at("2026-11-30 10:00"))]),
+    ],
+)
+def test_once(now, expected):
+    assert keys("once", {"at": "2026-11-30T10:00"}, "2026-11-24 00:00", now) == expected
+
+
+@pytest.mark.parametrize(
+    ("since", "now", "expected"),
+    [
+        # every Monday and Thursday at 18:00; Tuesday 24 Nov 2026 is the start
+        ("2026-11-24 09:00", "2026-11-26 17:59", []),
+        ("2026-11-24 09:00", "2026-11-26 18:00", ["2026-11-26T18:00"]),
+        ("2026-11-26 18:00", "2026-11-30 18:30", ["2026-11-30T18:00"]),  # since is exclusive
+        ("2026-11-24 09:00", "2026-11-30 18:30", ["2026-11-30T18:00"]),  # Thursday's is > 12 h late: skipped
+        ("2026-11-24 09:00", "2026-11-27 05:59", ["2026-11-26T18:00"]),  # 11h59 late: still sent
+        ("2026-11-24 09:00", "2026-11-27 06:01", []),
+        ("2026-12-30 00:00", "2027-01-04 18:00", []),  # after "until"
+    ],
+)
+def test_recurring(since, now, expected):
+    sched = {"days": "mon, thursday", "time": "18:00", "until": "2026-12-31"}
+    assert [k for k, _ in keys("recurring", sched, since, now)] == expected
+
+
+def test_recurring_finished_only_after_until():
+    clean = schedule.validate("recurring", {"days": ["mon"], "time": "18:00", "until": "2026-12-28"}, BAMAKO)
+    assert not schedule.finished("recurring", clean, BAMAKO, at("2026-12-28 17:00"))
+    assert schedule.finished("recurring", clean, BAMAKO, at("2026-12-28 18:00"))
+    assert not schedule.finished("drip", {"time": "10:00", "steps": [{"day": 0}]}, BAMAKO, at("2030-01-01 00:00"))
+
+
+@pytest.mark.parametrize(
+    ("joined", "day", "due"),
+    [
+        ("2026-11-24 07:00", 0, "2026-11-24 10:00"),
+        ("2026-11-24 15:00", 0, "2026-11-24 15:00"),  # joined after the hour: at once (then the window)
+        ("2026-11-24 15:00", 3, "2026-11-27 10:00"),
+        ("2026-11-24 23:59", 6, "2026-11-30 10:00"),
+    ],
+)
+def test_drip_due(joined, day, due):
+    assert schedule.drip_due(at(joined), day, "10:00", BAMAKO) == at(due)
+
+
+@pytest.mark.parametrize(
+    ("attempts", "last", "expected"),
+    [
+        (1, "2026-11-24 10:00", "2026-11-24 10:15"),  # +15 min
+        (2, "2026-11-24 10:15", "2026-11-24 11:00"),  # +45 min
+        (3, "2026-11-24 11:00", "2026-11-25 11:00"),  # next day
+        (4, "2026-11-25 11:00", None),  # three retries spent
+        (1, "2026-11-24 19:50", "2026-11-25 08:00"),  # +15 min falls after 20:00: next morning
+        (2, "2026-11-28 19:30", "2026-11-30 08:00"),  # Saturday evening: Sunday blocked → Monday
+        (3, "2026-11-28 11:00", "2026-11-30 08:00"),  # next day is a Sunday → Monday morning
+    ],
+)
+def test_retries_stay_inside_the_window(attempts, last, expected):
+    got = schedule.retry_due(attempts, at(last), WINDOW)
+    assert got == (at(expected) if expected else None)
+
+
+def test_retry_count_is_configurable():
+    assert schedule.retry_due(1, at("2026-11-24 10:00"), WINDOW, max_retries=0) is None
+    assert schedule.retry_due(5, at("2026-11-24 10:00"), WINDOW, max_retries=5) == at("2026-11-25 10:00")
+
+
+@pytest.mark.parametrize(
+    ("kind", "sched", "message"),
+    [
+        ("once", {"at": "tomorrow"}, "schedule.at"),
+        ("recurring", {"days": ["someday"], "time": "18:00"}, "schedule.days"),
+        ("recurring", {"days": ["mon"], "time": "6pm"}, "schedule.time"),
+        ("recurring", {"days": ["mon"], "time": "18:00", "until": "31/12/2026"}, "schedule.until"),
+        ("drip", {"steps": []}, "schedule.steps"),
+        ("drip", {"steps": [{"day": 3}, {"day": 1}]}, "increasing order"),
+        ("drip", {"steps": [{"day": -1}]}, "schedule.steps[0].day"),
+        ("weekly", {}, "schedule kind"),
+    ],
+)
+def test_bad_schedules_name_the_field(kind, sched, message):
+    with pytest.raises(schedule.ScheduleError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        schedule.validate(kind, sched, BAMAKO)

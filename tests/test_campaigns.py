@@ -1,0 +1,417 @@
+"""Campaigns end to end on the database (SQLite and PostgreSQL): audiences, expansion into delivery
+rows, claiming, retries, outcomes, opt-out and the report. The provider side is a recording double
+of the channel port; the real ports are tested in test_campaign_ports.py."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from campaigns.audience import audience_ids, audience_size
+from campaigns.dispatch import CannotTell, NotFound, Pacer, SendOutcome, claim, dispatch_due, reconcile
+from campaigns.expand import expand_due
+from campaigns.models import Campaign, CampaignRun, CampaignState, Delivery, DeliveryStatus
+from campaigns.report import campaign_report, render_report
+from campaigns.service import CampaignError, change_state, upsert_from_definition
+from extensions import db
+from ivr.models import CallSession, CallStatus, Direction
+from listeners.models import Channel, Group, LessonProgress, ProgressStatus
+from listeners.service import opt_out
+from signals import call_finished, lesson_completed
+
+T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)  # Tuesday 09:00 in Bamako
+
+
+class RecordingPort:
+    """A channel double: records what would go to the provider and answers like one."""
+
+    def __init__(self, channel=Channel.SMS, batch_size=50, fail_for=(), lookup=None):
+        self.channel, self.batch_size, self.rate_per_second = channel, batch_size, 1000.0
+        self.sent: list[int] = []
+        self.fail_for = set(fail_for)
+        self.lookup_answer = lookup
+
+    def prepare(self, delivery, listener, campaign, now):
+        return (delivery.id, listener.phone)
+
+    def send(self, prepared):
+        out = []
+        for delivery_id, phone in prepared:
+            self.sent.append(delivery_id)
+            if phone in self.fail_for:
+                out.append(SendOutcome(delivery_id, DeliveryStatus.FAILED, error="invalid number"))
+            else:
+                out.append(SendOutcome(delivery_id, DeliveryStatus.QUEUED, provider_id=f"P{delivery_id}"))
+        return out
+
+    def record(self, outcomes, now):
+        pass
+
+    def lookup(self, delivery):
+        return self.lookup_answer(delivery) if self.lookup_answer else CannotTell()
+
+
+def no_sleep_pacer():
+    return Pacer(1000.0, clock=lambda: 0.0, sleep=lambda s: None)
+
+
+@pytest.fixture
+def settings(app):
+    return app.config["KALANSO"]
+
+
+@pytest.fixture
+def koutiala(make_listener):
+    coop = Group(name="coop-koutiala", created_at=T0)
+    people = [
+        make_listener(language="bm", region="Sikasso", commune="Koutiala", groups=[coop], created_at=T0),
+        make_listener(language="fr", region="Sikasso", commune="Koutiala", groups=[coop], created_at=T0),
+        make_listener(language="bm", region="Sikasso", commune="Koutiala", created_at=T0),  # not in the group
+        make_listener(language="bm", region="Kayes", groups=[coop], created_at=T0),
+    ]
+    db.session.commit()
+    return people
+
+
+def define(catalog, settings, **overrides):
+    data = {
+        "name": "Koutiala leçon 1",
+        "channel": "sms",
+        "lesson": "money/saving-a-little",
+        "audience": {"groups": ["coop-koutiala"], "region": ["Sikasso"]},
+        "schedule": {"kind": "once", "at": "2026-11-24T10:00"},
+    }
+    data.update(overrides)
+    campaign = upsert_from_definition(data, catalog, settings, T0)
+    change_state(campaign, "schedule", T0)
+    db.session.commit()
+    return campaign
+
+
+def deliveries(campaign):
+    return db.session.scalars(select(Delivery).filter_by(campaign_id=campaign.id).order_by(Delivery.id)).all()
+
+
+def test_audience_filters(backend, app, koutiala, catalog):
+    a, b, c, d = koutiala
+    assert list(audience_ids({"groups": ["COOP-Koutiala"]})) == [a.id, b.id, d.id]
+    assert list(audience_ids({"groups": ["coop-koutiala"], "region": "sikasso", "language": "bm"})) == [a.id]
+    assert audience_size({"commune": ["Koutiala"]}) == 3
+    db.session.add(
+        LessonProgress(listener_id=b.id, course_id="money", lesson_id="saving-a-little",
+                       status=ProgressStatus.COMPLETED, bookmark={}, updated_at=T0)
+    )  # fmt: skip
+    opt_out(d, T0, "sms")
+    db.session.commit()
+    assert list(audience_ids({"groups": ["coop-koutiala"], "not_completed": "money/saving-a-little"})) == [a.id]
+    assert list(audience_ids({"completed": "money/saving-a-little"})) == [b.id]
+    assert list(audience_ids({}, batch=2)) == [a.id, b.id, c.id]  # opted-out d never in an audience
+
+
+def test_once_campaign_expands_exactly_once_and_dispatches(backend, app, koutiala, catalog, settings):
+    campaign = define(catalog, settings)
+    assert expand_due(settings, T0)["deliveries_created"] == 0  # 09:00: not yet
+    at_ten = T0 + timedelta(hours=1)
+    assert expand_due(settings, at_ten)["deliveries_created"] == 2
+    assert expand_due(settings, at_ten + timedelta(minutes=1))["deliveries_created"] == 0  # idempotent
+    db.session.commit()
+    assert campaign.state == CampaignState.RUNNING
+    rows = deliveries(campaign)
+    assert [(r.listener_id, r.status, r.due_at) for r in rows] == [
+        (koutiala[0].id, DeliveryStatus.PENDING, at_ten),
+        (koutiala[1].id, DeliveryStatus.PENDING, at_ten),
+    ]
+    port = RecordingPort()
+    report = dispatch_due(port, settings, lambda: at_ten, pacer=no_sleep_pacer())
+    assert (report.claimed, report.handed, report.failed) == (2, 2, 0)
+    assert sorted(port.sent) == [r.id for r in rows]
+    again = dispatch_due(port, settings, lambda: at_ten, pacer=no_sleep_pacer())
+    assert again.claimed == 0 and len(port.sent) == 2  # never twice
+    db.session.expire_all()
+    assert {r.status for r in deliveries(campaign)} == {DeliveryStatus.QUEUED}
+    assert [r.attempts for r in deliveries(campaign)] == [1, 1]
+    expand_due(settings, at_ten + timedelta(minutes=2))
+    db.session.commit()
+    assert db.session.get(Campaign, campaign.id).state == CampaignState.FINISHED
+
+
+def test_outside_the_window_deliveries_wait_for_the_morning(backend, app, koutiala, catalog, settings):
+    campaign = define(catalog, settings, schedule={"kind": "once", "at": "2026-11-24T21:30"})
+    night = datetime(2026, 11, 24, 21, 30, tzinfo=UTC)
+    expand_due(settings, night)
+    db.session.commit()
+    morning = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
+    assert {r.due_at for r in deliveries(campaign)} == {morning}
+    port = RecordingPort()
+    assert dispatch_due(port, settings, lambda: night, pacer=no_sleep_pacer()).claimed == 0
+    assert dispatch_due(port, settings, lambda: morning, pacer=no_sleep_pacer()).handed == 2
+
+
+def test_a_row_due_inside_the_window_is_postponed_if_the_window_closed(backend, app, koutiala, catalog, settings):
+    campaign = define(catalog, settings, schedule={"kind": "once", "at": "2026-11-24T19:59"})
+    expand_due(settings, datetime(2026, 11, 24, 19, 59, tzinfo=UTC))
+    db.session.commit()
+    late = datetime(2026, 11, 24, 20, 5, tzinfo=UTC)  # the scheduler was busy: the window has closed
+    report = dispatch_due(RecordingPort(), settings, lambda: late, pacer=no_sleep_pacer())
+    assert report.postponed == 2 and report.handed == 0
+    db.session.expire_all()
+    assert {(r.status, r.due_at) for r in deliveries(campaign)} == {
+        (DeliveryStatus.PENDING, datetime(2026, 11, 25, 8, 0, tzinfo=UTC))
+    }
+
+
+def test_recurring_campaign_creates_one_run_per_occurrence(backend, app, koutiala, catalog, settings):
+    campaign = define(
+        catalog, settings, channel="sms", lesson=None, message={"fr": "Quiz de la semaine : envoyez QUIZ", "bm": "..."},
+        schedule={"kind": "recurring", "days": ["thu"], "time": "18:00"},
+    )  # fmt: skip
+    thursday = datetime(2026, 11, 26, 18, 0, tzinfo=UTC)
+    for minutes in (0, 1, 30):
+        expand_due(settings, thursday + timedelta(minutes=minutes))
+    expand_due(settings, thursday + timedelta(days=7, minutes=5))
+    db.session.commit()
+    runs = db.session.scalars(select(CampaignRun).filter_by(campaign_id=campaign.id).order_by(CampaignRun.id)).all()
+    assert [r.key for r in runs] == ["2026-11-26T18:00", "2026-12-03T18:00"]
+    assert len(deliveries(campaign)) == 4
+
+
+def test_drip_sends_each_step_days_after_joining(backend, app, catalog, settings, make_listener):
+    campaign = define(
+        catalog, settings, audience={},
+        schedule={"kind": "drip", "time": "10:00", "steps": [
+            {"day": 0}, {"day": 3, "lesson_id": "saving-a-little", "course_id": "money"}]},
+    )  # fmt: skip
+    early = make_listener(created_at=T0 + timedelta(hours=2))  # joins Tuesday 11:00
+    late = make_listener(created_at=T0 + timedelta(days=1))  # joins Wednesday 09:00
+    make_listener(created_at=T0 - timedelta(days=30))  # joined before the campaign: not "new"
+    db.session.commit()
+
+    def due_pairs(now):
+        expand_due(settings, now)
+        db.session.commit()
+        return sorted((r.listener_id, r.run_id) for r in deliveries(campaign))
+
+    runs = {}
+    assert due_pairs(T0 + timedelta(hours=2)) != []
+    runs = {r.step: r.id for r in db.session.scalars(select(CampaignRun).filter_by(campaign_id=campaign.id))}
+    assert due_pairs(T0 + timedelta(hours=2)) == [(early.id, runs[0])]
+    assert due_pairs(T0 + timedelta(days=1, hours=1)) == [(early.id, runs[0]), (late.id, runs[0])]
+    friday_nine = datetime(2026, 11, 27, 9, 59, tzinfo=UTC)
+    assert len(due_pairs(friday_nine)) == 2  # step 3 for early is due at 10:00 Friday
+    assert (early.id, runs[1]) in due_pairs(friday_nine + timedelta(minutes=1))
+    assert (late.id, runs[1]) not in due_pairs(friday_nine + timedelta(minutes=1))
+    assert (late.id, runs[1]) in due_pairs(datetime(2026, 11, 28, 10, 0, tzinfo=UTC))
+
+
+def test_voice_retries_then_sms_fallback(backend, app, koutiala, catalog, settings):
+    campaign = define(catalog, settings, channel="voice", sms_fallback=True, audience={"language": "fr"})
+    ten = T0 + timedelta(hours=1)
+    expand_due(settings, ten)
+    db.session.commit()
+    port = RecordingPort(channel=Channel.VOICE)
+    listener = koutiala[1]
+    expected = [ten + timedelta(minutes=15), ten + timedelta(minutes=60), ten + timedelta(days=1, minutes=60)]
+    now = ten
+    for attempt, retry_at in enumerate(expected, start=1):
+        assert dispatch_due(port, settings, lambda now=now: now, pacer=no_sleep_pacer()).handed == 1
+        (delivery,) = deliveries(campaign)
+        session = CallSession(
+            provider="local",
+            phone=listener.phone,
+            direction=Direction.OUTBOUND,
+            status=CallStatus.NO_ANSWER,
+            listener_id=listener.id,
+            created_at=now,
+            updated_at=now,
+        )
+        db.session.add(session)
+        db.session.flush()
+        delivery.call_session_id = session.id
+        call_finished.send(session, now=now)
+        db.session.commit()
+        db.session.refresh(delivery)
+        assert (delivery.status, delivery.due_at, delivery.attempts) == (DeliveryStatus.PENDING, retry_at, attempt)
+        now = retry_at
+    dispatch_due(port, settings, lambda: now, pacer=no_sleep_pacer())
+    (delivery,) = deliveries(campaign)
+    session = db.session.get(CallSession, delivery.call_session_id)
+    session.status = CallStatus.BUSY
+    call_finished.send(session, now=now)
+    db.session.commit()
+    db.session.refresh(delivery)
+    assert (delivery.channel, delivery.status, delivery.fallback_sent) == (Channel.SMS, DeliveryStatus.PENDING, True)
+    sms_port = RecordingPort(channel=Channel.SMS)
+    assert dispatch_due(sms_port, settings, lambda: now, pacer=no_sleep_pacer()).handed == 1
+    assert len(port.sent) == 4 and sms_port.sent == [delivery.id]
+
+
+def test_answered_call_and_completion_are_attributed(backend, app, koutiala, catalog, settings):
+    campaign = define(catalog, settings, channel="voice", audience={"language": "fr"})
+    ten = T0 + timedelta(hours=1)
+    expand_due(settings, ten)
+    dispatch_due(RecordingPort(channel=Channel.VOICE), settings, lambda: ten, pacer=no_sleep_pacer())
+    (delivery,) = deliveries(campaign)
+    listener = koutiala[1]
+    session = CallSession(
+        provider="local",
+        phone=listener.phone,
+        direction=Direction.OUTBOUND,
+        status=CallStatus.COMPLETED,
+        listener_id=listener.id,
+        created_at=ten,
+        updated_at=ten,
+    )
+    db.session.add(session)
+    db.session.flush()
+    delivery.call_session_id = session.id
+    lesson_completed.send(
+        listener,
+        course_id="money",
+        lesson_id="saving-a-little",
+        channel=Channel.VOICE,
+        now=ten,
+        first_time=True,
+        score=1,
+        total=1,
+    )
+    call_finished.send(session, now=ten)
+    db.session.commit()
+    db.session.refresh(delivery)
+    assert delivery.status == DeliveryStatus.ANSWERED and delivery.completed_at == ten
+    report = campaign_report(campaign)
+    assert (report.total, report.reached, report.completed, report.completion_rate) == (1, 1, 1, 100.0)
+    assert "answered          1" in render_report(report)
+
+
+def test_opt_out_during_a_campaign_stops_remaining_deliveries(backend, app, koutiala, catalog, settings):
+    campaign = define(catalog, settings)
+    expand_due(settings, T0 + timedelta(hours=1))
+    db.session.commit()
+    opt_out(koutiala[0], T0 + timedelta(minutes=61), "sms")
+    db.session.commit()
+    port = RecordingPort()
+    dispatch_due(port, settings, lambda: T0 + timedelta(hours=2), pacer=no_sleep_pacer())
+    statuses = {r.listener_id: r.status for r in deliveries(campaign)}
+    assert statuses == {koutiala[0].id: DeliveryStatus.OPTED_OUT, koutiala[1].id: DeliveryStatus.QUEUED}
+    assert len(port.sent) == 1
+
+
+def test_claimed_rows_are_never_claimed_twice(backend, app, koutiala, catalog, settings):
+    define(catalog, settings)
+    ten = T0 + timedelta(hours=1)
+    expand_due(settings, ten)
+    db.session.commit()
+    first, _ = claim(RecordingPort(), settings, ten, 10)
+    db.session.commit()
+    second, _ = claim(RecordingPort(), settings, ten, 10)
+    db.session.commit()
+    assert len(first) == 2 and second == []
+
+
+def test_reconcile_after_a_crash(backend, app, koutiala, catalog, settings):
+    campaign = define(catalog, settings)
+    ten = T0 + timedelta(hours=1)
+    expand_due(settings, ten)
+    prepared, _ = claim(RecordingPort(), settings, ten, 10)
+    db.session.commit()  # ... and the dispatcher dies before sending or recording
+    a, b = deliveries(campaign)
+
+    def lookup(delivery):
+        return SendOutcome(delivery.id, DeliveryStatus.QUEUED, provider_id="SM1") if delivery.id == a.id else NotFound()
+
+    port = RecordingPort(lookup=lookup)
+    assert reconcile(port, ten + timedelta(minutes=1)) == {"recorded": 0, "requeued": 0, "unknown": 0}  # too early
+    assert reconcile(port, ten + timedelta(minutes=5)) == {"recorded": 1, "requeued": 1, "unknown": 0}
+    db.session.commit()
+    db.session.refresh(a)
+    db.session.refresh(b)
+    assert (a.status, a.provider_id) == (DeliveryStatus.QUEUED, "SM1")
+    assert (b.status, b.attempts) == (DeliveryStatus.PENDING, 0)
+    dispatch_due(port, settings, lambda: ten + timedelta(minutes=6), pacer=no_sleep_pacer())
+    assert port.sent == [b.id]  # resent once, a never resent
+
+
+def test_reconcile_without_a_provider_lookup_marks_unknown(backend, app, koutiala, catalog, settings):
+    campaign = define(catalog, settings)
+    ten = T0 + timedelta(hours=1)
+    expand_due(settings, ten)
+    claim(RecordingPort(), settings, ten, 10)
+    db.session.commit()
+    assert reconcile(RecordingPort(), ten + timedelta(minutes=5))["unknown"] == 2
+    db.session.commit()
+    assert {r.status for r in deliveries(campaign)} == {DeliveryStatus.UNKNOWN}
+    assert campaign_report(campaign).by_status["unknown"] == 2
+
+
+def test_pause_cancel_and_edit_rules(backend, app, koutiala, catalog, settings):
+    campaign = define(catalog, settings)
+    expand_due(settings, T0 + timedelta(hours=1))
+    change_state(campaign, "pause", T0)
+    db.session.commit()
+    assert dispatch_due(RecordingPort(), settings, lambda: T0 + timedelta(hours=1), pacer=no_sleep_pacer()).claimed == 0
+    change_state(campaign, "cancel", T0)
+    db.session.commit()
+    assert {r.status for r in deliveries(campaign)} == {DeliveryStatus.CANCELLED}
+    with pytest.raises(CampaignError, match="cannot schedule"):
+        change_state(campaign, "schedule", T0)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"channel": "fax"}, "channel: must be voice or sms"),
+        ({"lesson": "money/nope"}, "no lesson 'money/nope'"),
+        ({"message": {"fr": "Bonjour"}}, "give either lesson"),
+        ({"lesson": None, "message": {"fr": "Bonjour"}}, "message: expected a text in both languages"),
+        ({"schedule": {"kind": "once", "at": "demain"}}, "schedule.at"),
+        ({"audience": {"village": "x", "age": 3}}, "unknown key(s) age"),
+        ({"calling_window": "22:00-06:00"}, "calling_window/blocked_days"),
+        ({"throttle_per_second": 0}, "throttle_per_second"),
+        ({"colour": "red"}, "unknown key(s): colour"),
+    ],
+)
+def test_bad_definitions_are_refused_clearly(app, catalog, settings, overrides, message):
+    data = {
+        "name": "x",
+        "channel": "sms",
+        "lesson": "money/saving-a-little",
+        "schedule": {"kind": "once", "at": "2026-11-30T10:00"},
+    }
+    data.update(overrides)
+    data = {k: v for k, v in data.items() if v is not None}
+    with pytest.raises(CampaignError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        upsert_from_definition(data, catalog, settings, T0)
+
+
+def test_cli_load_schedule_report(backend, app, runner, koutiala, tmp_path):
+    path = tmp_path / "campaigns.yaml"
+    path.write_text(
+        """campaigns:
+  - name: Koutiala — leçon 1 par appel
+    channel: voice
+    lesson: money/saving-a-little
+    audience: {groups: [coop-koutiala], region: [Sikasso]}
+    schedule: {kind: once, at: "2026-11-30T10:00"}
+  - name: Quiz du jeudi
+    channel: sms
+    message: {fr: "Le quiz de la semaine : envoyez QUIZ.", bm: "Dɔgɔkun ɲininkaliw: QUIZ ci."}
+    schedule: {kind: recurring, days: [thu], time: "18:00"}
+""",
+        encoding="utf-8",
+    )
+    result = runner.invoke(args=["campaigns", "load", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "Koutiala — leçon 1 par appel — draft, audience now 2 listener(s)" in result.output
+    (first_id,) = db.session.scalars(select(Campaign.id).filter_by(name="Koutiala — leçon 1 par appel"))
+    result = runner.invoke(args=["campaigns", "schedule", str(first_id)])
+    assert result.exit_code == 0 and "is now scheduled" in result.output
+    result = runner.invoke(args=["campaigns", "schedule", str(first_id)])
+    assert result.exit_code == 1 and "cannot schedule" in result.output
+    listing = runner.invoke(args=["campaigns", "list"]).output
+    assert "scheduled  voice once" in listing and "Quiz du jeudi" in listing
+    report = runner.invoke(args=["campaigns", "report", str(first_id)])
+    assert report.exit_code == 0 and "deliveries: 0" in report.output
+    assert runner.invoke(args=["campaigns", "report", "999"]).exit_code == 1
+    assert db.session.scalar(select(func.count()).select_from(Campaign)) == 2

@@ -314,7 +314,7 @@ def test_reconcile_after_a_crash(backend, app, koutiala, catalog, settings):
     campaign = define(catalog, settings)
     ten = T0 + timedelta(hours=1)
     expand_due(settings, ten)
-    prepared, _ = claim(RecordingPort(), settings, ten, 10)
+    claim(RecordingPort(), settings, ten, 10)
     db.session.commit()  # ... and the dispatcher dies before sending or recording
     a, b = deliveries(campaign)
 

@@ -59,6 +59,8 @@ class Settings:
     at_callback_secret: str = ""
     twilio_api_base_url: str = ""  # empty = the real Twilio API; a local fake server in tests
     at_api_base_url: str = ""  # empty = the real Africa's Talking API
+    sms_rate_per_second: float = 10.0
+    call_rate_per_second: float = 1.0
     calling_window: str = "08:00-20:00"
     blocked_days: str = ""
     secret_key_generated: bool = False
@@ -142,6 +144,15 @@ class Settings:
         except ValueError as exc:
             raise ConfigError(f"KALANSO_BLOCKED_DAYS: {exc}") from exc
 
+        rates = {}
+        for name, default in (("SMS_RATE_PER_SECOND", "10"), ("CALL_RATE_PER_SECOND", "1")):
+            try:
+                rates[name] = float(get(name, default))
+            except ValueError:
+                rates[name] = -1.0
+            if not 0 < rates[name] <= 10_000:
+                raise ConfigError(f"{name} must be a number above 0 (messages or calls per second), got {get(name)!r}")
+
         secret_key = get("SECRET_KEY")
         generated = not secret_key
         if generated:
@@ -164,6 +175,8 @@ class Settings:
             at_shortcode=get("AT_SHORTCODE"),
             at_voice_number=get("AT_VOICE_NUMBER"),
             at_callback_secret=at_callback_secret,
+            sms_rate_per_second=rates["SMS_RATE_PER_SECOND"],
+            call_rate_per_second=rates["CALL_RATE_PER_SECOND"],
             calling_window=calling_window,
             blocked_days=blocked_days,
             twilio_api_base_url=_base_url(get, "TWILIO_API_BASE_URL"),

@@ -11,7 +11,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from extensions import UTCDateTime, db, utcnow
@@ -70,7 +70,6 @@ class Campaign(db.Model):
     schedule: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # see campaigns.schedule
     calling_window: Mapped[str] = mapped_column(String(20), default="")  # "" = the deployment's setting
     blocked_days: Mapped[str] = mapped_column(String(400), default="")  # added to the deployment's
-    throttle_per_second: Mapped[float] = mapped_column(Float, default=5.0)
     max_retries: Mapped[int] = mapped_column(default=3)  # voice: busy / no answer / failed
     sms_fallback: Mapped[bool] = mapped_column(default=False)  # voice: text when every attempt failed
     state: Mapped[CampaignState] = mapped_column(str_enum(CampaignState, "campaign_state"), default=CampaignState.DRAFT)

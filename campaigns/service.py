@@ -9,7 +9,6 @@ A definition is a plain mapping, the same from a YAML file, the CLI or (later) t
     schedule: {kind: once, at: "2026-11-30T10:00"}
     calling_window: "08:00-20:00"      # optional, else the deployment's
     blocked_days: "fri"                # optional, added to the deployment's
-    throttle_per_second: 5             # optional
     max_retries: 3                     # optional (voice)
     sms_fallback: true                 # optional (voice)
 """
@@ -31,7 +30,7 @@ from listeners.models import Channel
 
 DEFINITION_KEYS = {
     "name", "channel", "lesson", "message", "audience", "schedule", "calling_window", "blocked_days",
-    "throttle_per_second", "max_retries", "sms_fallback",
+    "max_retries", "sms_fallback",
 }  # fmt: skip
 
 
@@ -111,10 +110,10 @@ def apply_definition(
                 _lesson(f"{step.get('course_id', course_id)}/{step['lesson_id']}", catalog)
             if "message" in step:
                 step["message"] = _message(step["message"])
-    throttle = float(data.get("throttle_per_second", 5))
-    retries = int(data.get("max_retries", 3))
-    if not 0 < throttle <= 1000:
-        raise CampaignError("throttle_per_second: must be above 0 and at most 1000")
+    try:
+        retries = int(data.get("max_retries", 3))
+    except (TypeError, ValueError) as exc:
+        raise CampaignError("max_retries: must be a whole number") from exc
     if not 0 <= retries <= 10:
         raise CampaignError("max_retries: must be between 0 and 10")
 
@@ -123,7 +122,7 @@ def apply_definition(
     campaign.audience = clean_audience
     campaign.schedule_kind, campaign.schedule = ScheduleKind(kind), clean_schedule
     campaign.calling_window, campaign.blocked_days = window_text, blocked
-    campaign.throttle_per_second, campaign.max_retries = throttle, retries
+    campaign.max_retries = retries
     campaign.sms_fallback = bool(data.get("sms_fallback", False))
     campaign.updated_at = now
     if campaign.id is None:

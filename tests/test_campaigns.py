@@ -368,7 +368,8 @@ def test_pause_cancel_and_edit_rules(backend, app, koutiala, catalog, settings):
         ({"schedule": {"kind": "once", "at": "demain"}}, "schedule.at"),
         ({"audience": {"village": "x", "age": 3}}, "unknown key(s) age"),
         ({"calling_window": "22:00-06:00"}, "calling_window/blocked_days"),
-        ({"throttle_per_second": 0}, "throttle_per_second"),
+        ({"max_retries": 11}, "max_retries"),
+        ({"max_retries": "many"}, "max_retries"),
         ({"colour": "red"}, "unknown key(s): colour"),
     ],
 )

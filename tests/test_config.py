@@ -84,3 +84,15 @@ def test_a_bad_environment_stops_the_flask_command_with_a_clear_message(tmp_path
     )
     assert proc.returncode == 1
     assert "Kalanso configuration error: KALANSO_TIMEZONE: unknown time zone 'Nowhere/Town'" in proc.stderr
+
+
+@pytest.mark.parametrize("name", ["SMS_RATE_PER_SECOND", "CALL_RATE_PER_SECOND"])
+@pytest.mark.parametrize("value", ["0", "-3", "fast"])
+def test_bad_rates_name_the_variable(name, value):
+    with pytest.raises(ConfigError, match=name):
+        Settings.from_env({name: value})
+
+
+def test_rates():
+    s = Settings.from_env({"SMS_RATE_PER_SECOND": "30", "CALL_RATE_PER_SECOND": "2.5"})
+    assert (s.sms_rate_per_second, s.call_rate_per_second) == (30.0, 2.5)

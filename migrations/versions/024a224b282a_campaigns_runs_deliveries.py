@@ -30,7 +30,6 @@ def upgrade():
     sa.Column('schedule', sa.JSON(), nullable=False),
     sa.Column('calling_window', sa.String(length=20), nullable=False),
     sa.Column('blocked_days', sa.String(length=400), nullable=False),
-    sa.Column('throttle_per_second', sa.Float(), nullable=False),
     sa.Column('max_retries', sa.Integer(), nullable=False),
     sa.Column('sms_fallback', sa.Boolean(), nullable=False),
     sa.Column('state', sa.Enum('draft', 'scheduled', 'running', 'paused', 'finished', 'cancelled', name='campaign_state', native_enum=False, create_constraint=True, length=24), nullable=False),

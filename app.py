@@ -55,6 +55,10 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     app.cli.add_command(content_cli)
     app.cli.add_command(scheduler_command)
     app.cli.add_command(simulate_cli)
+
+    import sms
+
+    sms.init_app(app)
     return app
 
 

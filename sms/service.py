@@ -94,10 +94,11 @@ def handle_incoming(
         log.info("SMS %s already handled (provider retry)", event.provider_message_id)
         return []
     command = (table or keywords()).route(event.text)
+    had_language = listener.language is not None
     if listener.language is None:
         listener.language = (command.language if command else None) or settings.default_language
     listener.last_contact_at = now
-    line = _Line(listener, catalog or get_catalog(), now, settings)
+    line = _Line(listener, catalog or get_catalog(), now, settings, had_language=had_language)
     purpose, texts = line.obey(command, event.text, first_contact=first_contact)
     replies = []
     for body in _pack(texts, settings):
@@ -144,6 +145,7 @@ class _Line:
     catalog: Catalog
     now: datetime
     settings: Settings
+    had_language: bool = True
     texts: list[str] = field(default_factory=list)
 
     @property
@@ -199,6 +201,8 @@ class _Line:
         wanted = LANGUAGE_WORDS.get(args[0]) if args else None
         if wanted is None and args and args[0].isdigit():
             wanted = {"1": "fr", "2": "bm"}.get(args[0])
+        if wanted is None and not self.had_language:
+            wanted = self.lang  # a first text "KAN" or "LANGUE" has just chosen the keyword's language
         self.listener.language = wanted or ("fr" if self.lang == "bm" else "bm")
         self.say("language_set")
         current = self.current()

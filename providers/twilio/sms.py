@@ -19,6 +19,7 @@ from sms.events import DeliveryReport, IncomingSms
 from sms.models import MessageStatus
 
 log = logging.getLogger(__name__)
+logging.getLogger("twilio.http_client").setLevel(logging.WARNING)  # it logs every request at INFO
 NAME = "twilio"
 STATUS_CALLBACK_PATH = "/sms/twilio/status"
 

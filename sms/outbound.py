@@ -20,7 +20,8 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
 
 from config import Settings
 from extensions import db
@@ -40,6 +41,13 @@ log = logging.getLogger(__name__)
 _RANK = {MessageStatus.QUEUED: 0, MessageStatus.SENT: 1, MessageStatus.DELIVERED: 2, MessageStatus.FAILED: 2}
 FINAL = frozenset({MessageStatus.DELIVERED, MessageStatus.FAILED})
 OPTED_OUT = "opted out: not sent"
+_UNCOMMITTED = "kalanso.sms.prepared_uncommitted"
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_rollback")
+def _forget_prepared(session: Session) -> None:
+    session.info.pop(_UNCOMMITTED, None)
 
 
 class SendingInsideTransaction(RuntimeError):
@@ -117,6 +125,7 @@ def prepare(
     )
     db.session.add(message)
     db.session.flush()
+    db.session.info[_UNCOMMITTED] = True
     return message
 
 
@@ -127,7 +136,7 @@ def send_prepared(
 
     Commits its own short transactions. Returns the messages with their new status.
     """
-    if db.session.new or db.session.dirty or db.session.deleted:
+    if db.session.new or db.session.dirty or db.session.deleted or db.session.info.get(_UNCOMMITTED):
         raise SendingInsideTransaction("commit the messages before sending them")
     ids = [m.id if isinstance(m, Message) else int(m) for m in messages]
     if not ids:

@@ -101,3 +101,24 @@ def test_an_unreachable_provider_fails_the_batch_without_raising():
 def test_bad_sms_settings_stop_the_start_naming_the_variable(name, value, message):
     with pytest.raises(ConfigError, match=message):
         load_settings({**BASE_CONFIG, name: value})
+
+
+def test_authoring_check_reports_texts_over_the_limit_and_keyword_clashes(catalog):
+    from sms.authoring import course_problems, text_problems
+    from sms.keywords import Keywords
+
+    keywords = Keywords.from_mapping(
+        {a: {"fr": [a.upper()]} for a in ("stop", "start", "quiz", "help", "language", "progress")}
+        | {"help": {"fr": ["HELP", "OUI"]}}
+    )
+    assert course_problems(catalog, load_settings(BASE_CONFIG)) == []
+    assert text_problems(load_settings(BASE_CONFIG)) == []
+    problems = course_problems(catalog, load_settings({**BASE_CONFIG, "SMS_TRANSLITERATE": "off"}), keywords)
+    assert (
+        "money › saving-a-little [bm] › small-sums: SMS too long: 4 segments (UCS-2, 224 characters), "
+        "the limit is 3 (SMS_MAX_SEGMENTS)"
+    ) in "\n".join(problems)
+    assert (
+        "child-labour › what-is-child-labour › awa-at-the-mine: option 1 [fr] starts with the SMS keyword 'OUI' (help)"
+        in problems
+    )

@@ -61,6 +61,10 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     app.cli.add_command(dev_command)
     outcomes.connect()
     app.cli.add_command(simulate_cli)
+
+    import sms
+
+    sms.init_app(app)
     return app
 
 

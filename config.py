@@ -64,6 +64,10 @@ class Settings:
     calling_window: str = "08:00-20:00"
     blocked_days: str = ""
     secret_key_generated: bool = False
+    sms_transliterate: bool = True  # SMS_TRANSLITERATE: Bambara and French letters rewritten into GSM-7
+    sms_max_segments: int = 3  # SMS_MAX_SEGMENTS: longest SMS text allowed, in segments
+    sms_opt_out_word_bm: str = "DABILA"  # SMS_OPT_OUT_WORD_BM: the Bambara opt-out keyword
+    sms_keywords_file: str = ""  # SMS_KEYWORDS_FILE: empty = sms/keywords.yaml
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -152,6 +156,7 @@ class Settings:
                 rates[name] = -1.0
             if not 0 < rates[name] <= 10_000:
                 raise ConfigError(f"{name} must be a number above 0 (messages or calls per second), got {get(name)!r}")
+        sms = _sms_settings(get)
 
         secret_key = get("SECRET_KEY")
         generated = not secret_key
@@ -181,6 +186,7 @@ class Settings:
             blocked_days=blocked_days,
             twilio_api_base_url=_base_url(get, "TWILIO_API_BASE_URL"),
             at_api_base_url=_base_url(get, "AT_API_BASE_URL"),
+            **sms,
         )
 
 
@@ -189,6 +195,31 @@ def _base_url(get, name: str) -> str:
     if value and urlparse(value).scheme not in ("http", "https"):
         raise ConfigError(f"{name} must be an http(s) URL, got {value!r}")
     return value
+
+
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def _sms_settings(get) -> dict:
+    """The SMS line's settings (see README, "SMS line")."""
+    flag = get("SMS_TRANSLITERATE", "on").lower()
+    if flag not in _TRUE + _FALSE:
+        raise ConfigError(f"SMS_TRANSLITERATE must be on or off, got {flag!r}")
+    raw = get("SMS_MAX_SEGMENTS", "3")
+    if not raw.isdigit() or not 1 <= int(raw) <= 10:
+        raise ConfigError(f"SMS_MAX_SEGMENTS must be a whole number from 1 to 10, got {raw!r}")
+    word = get("SMS_OPT_OUT_WORD_BM", "DABILA")
+    if not word or len(word.split()) != 1 or not any(c.isalpha() for c in word):
+        raise ConfigError(f"SMS_OPT_OUT_WORD_BM must be one word, got {word!r}")
+    keywords_file = get("SMS_KEYWORDS_FILE")
+    if keywords_file and not Path(keywords_file).is_file():
+        raise ConfigError(f"SMS_KEYWORDS_FILE: no such file {keywords_file!r}")
+    return {
+        "sms_transliterate": flag in _TRUE,
+        "sms_max_segments": int(raw),
+        "sms_opt_out_word_bm": word,
+        "sms_keywords_file": keywords_file,
+    }
 
 
 def load_settings(overrides: Mapping[str, str] | None = None) -> Settings:

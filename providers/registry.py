@@ -30,3 +30,9 @@ def sms_sender(settings: Settings | None = None) -> SmsSender:
 def voice_dialer(settings: Settings | None = None) -> VoiceDialer:
     settings = settings or current_app.config["KALANSO"]
     return _factory(settings.voice_provider, "voice")(settings)
+
+
+def sms_sender_for(provider: str, settings: Settings | None = None) -> SmsSender:
+    """The sender of one named provider (a reply goes out the way its text came in)."""
+    settings = settings or current_app.config["KALANSO"]
+    return _factory(provider, "sms")(settings)

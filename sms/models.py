@@ -23,6 +23,16 @@ class MessageStatus(enum.StrEnum):
     FAILED = "failed"
 
 
+class Purpose(enum.StrEnum):
+    """Why an outbound message exists. Only the two consent confirmations may reach an opted-out listener."""
+
+    REPLY = "reply"
+    OPT_OUT_CONFIRMATION = "opt_out_confirmation"
+    OPT_IN_CONFIRMATION = "opt_in_confirmation"
+    CAMPAIGN = "campaign"
+    OTHER = "other"
+
+
 class Message(db.Model):
     __tablename__ = "messages"
 
@@ -38,6 +48,7 @@ class Message(db.Model):
     error: Mapped[str] = mapped_column(String(200), default="")  # the provider's reason, kept
     encoding: Mapped[str] = mapped_column(String(8), default="")  # GSM-7 | UCS-2 (outbound)
     segments: Mapped[int | None] = mapped_column()
+    purpose: Mapped[str] = mapped_column(String(24), default="", server_default="")  # sms.models.Purpose (outbound)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '024a224b282a'
-down_revision = '482592219e91'
+down_revision = 'aac327614c28'
 branch_labels = None
 depends_on = None
 

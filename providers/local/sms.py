@@ -1,0 +1,75 @@
+"""The simulator's SMS: nothing leaves the machine. Sent texts are recorded in an in-process outbox
+(the simulator and ``flask simulate sms`` show them from the message rows; tests read the outbox).
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections import deque
+from collections.abc import Mapping, Sequence
+
+from config import Settings
+from providers.base import OutboundSms, SmsSendResult
+from sms.events import DeliveryReport, IncomingSms
+from sms.models import MessageStatus
+
+NAME = "local"
+STATUS: dict[str, MessageStatus] = {
+    "sent": MessageStatus.SENT,
+    "delivered": MessageStatus.DELIVERED,
+    "failed": MessageStatus.FAILED,
+}
+
+OUTBOX: deque[OutboundSms] = deque(maxlen=1000)
+_lock = threading.Lock()
+_ids = itertools.count(1)
+
+
+def parse_incoming(data: Mapping[str, str]) -> IncomingSms | None:
+    """The simulator's form or JSON: ``phone`` and ``text``."""
+    phone = str(data.get("phone") or "").strip()
+    text = data.get("text")
+    if not phone or not isinstance(text, str):
+        return None
+    return IncomingSms(provider=NAME, phone=phone, text=text)
+
+
+def parse_report(data: Mapping[str, str]) -> DeliveryReport | None:
+    """The simulator's delivery report: ``id`` (our provider id) and ``status`` (sent, delivered, failed)."""
+    word = str(data.get("status") or "").strip().lower()
+    message_id = str(data.get("id") or "").strip()
+    status = STATUS.get(word)
+    if not message_id or status is None:
+        return None
+    return DeliveryReport(NAME, message_id, status, word, str(data.get("error") or "")[:200])
+
+
+class LocalSmsSender:
+    name = NAME
+    max_batch = 1000
+
+    def send(self, messages: Sequence[OutboundSms]) -> list[SmsSendResult]:
+        results = []
+        with _lock:
+            for message in messages:
+                OUTBOX.append(message)
+                results.append(
+                    SmsSendResult(
+                        reference=message.reference,
+                        to=message.to,
+                        status=MessageStatus.SENT,
+                        provider_message_id=f"local-{next(_ids):08d}-{message.reference}",
+                        provider_status="sent",
+                    )
+                )
+        return results
+
+
+def build(settings: Settings | None = None) -> LocalSmsSender:
+    return LocalSmsSender()
+
+
+def simulator_enabled(settings: Settings, *, debug: bool = False) -> bool:
+    """The simulator's pages drive the real services: only offer them when SMS go through the simulator."""
+    return debug or settings.sms_provider == NAME

@@ -1,0 +1,306 @@
+"""The SMS line end to end, per provider: exact webhook parameters in, exact replies out, rows checked.
+
+Replies leave through each provider's real SDK; ``responses`` stands in for the Twilio and Africa's
+Talking REST APIs (no network). The ``local`` simulator is driven through its JSON routes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from urllib.parse import parse_qs
+
+import pytest
+import responses
+from sqlalchemy import func, select
+from twilio.request_validator import RequestValidator
+
+from extensions import db
+from listeners.models import Channel, LessonProgress, Listener, ProgressStatus, QuizAnswer
+from providers.local import sms as local_sms
+from sms.models import Message, MessageStatus
+from tests.conftest import BASE_CONFIG, NOW
+
+PHONE = "+22376123456"
+BASE = BASE_CONFIG["PUBLIC_BASE_URL"]
+SECRET = BASE_CONFIG["AT_CALLBACK_SECRET"]
+TOKEN = BASE_CONFIG["TWILIO_AUTH_TOKEN"]
+TWILIO_MESSAGES = f"https://api.twilio.com/2010-04-01/Accounts/{BASE_CONFIG['TWILIO_ACCOUNT_SID']}/Messages.json"
+AT_MESSAGING = "https://api.sandbox.africastalking.com/version1/messaging"
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+PROVIDERS = ["twilio", "africastalking", "local"]
+
+
+def twilio_inbound(body: str, phone: str, sid: str) -> dict[str, str]:
+    return {
+        "ToCountry": "US",
+        "SmsMessageSid": sid,
+        "NumMedia": "0",
+        "SmsSid": sid,
+        "SmsStatus": "received",
+        "Body": body,
+        "FromCountry": "ML",
+        "To": "+15005550006",
+        "NumSegments": "1",
+        "MessageSid": sid,
+        "AccountSid": BASE_CONFIG["TWILIO_ACCOUNT_SID"],
+        "From": phone,
+        "ApiVersion": "2010-04-01",
+    }
+
+
+def at_inbound(text: str, phone: str, message_id: str) -> dict[str, str]:
+    return {
+        "from": phone,
+        "to": "36001",
+        "text": text,
+        "date": "2026-11-24 10:00:00",
+        "id": message_id,
+        "linkId": "",
+        "networkCode": "99999",
+    }
+
+
+def sign(path: str, params: dict[str, str]) -> dict[str, str]:
+    return {"X-Twilio-Signature": RequestValidator(TOKEN).compute_signature(BASE + path, params)}
+
+
+class Line:
+    """One provider's side of the line: send a text as a listener, see what the provider was asked to send."""
+
+    def __init__(self, provider: str, client, wire: list[tuple[str, str]]):
+        self.provider, self.client, self.wire, self.n = provider, client, wire, 0
+
+    def text(self, body: str, phone: str = PHONE) -> list[str]:
+        before = len(self.wire)
+        self.n += 1
+        if self.provider == "twilio":
+            params = twilio_inbound(body, phone, f"SM{self.n:032d}")
+            response = self.client.post("/sms/twilio", data=params, headers=sign("/sms/twilio", params))
+            assert (response.status_code, response.mimetype) == (200, "text/xml")
+            assert response.get_data(as_text=True) == EMPTY_TWIML
+        elif self.provider == "africastalking":
+            params = at_inbound(body, phone, f"ATXid_in{self.n}")
+            response = self.client.post(f"/sms/at/{SECRET}/incoming", data=params)
+            assert (response.status_code, response.get_data(as_text=True)) == (200, "")
+        else:
+            response = self.client.post("/simulator/sms/send", json={"phone": phone, "text": body})
+            assert response.status_code == 200
+            assert [r["body"] for r in response.get_json()["replies"]] == [b for _, b in self.wire[before:]]
+        sent = self.wire[before:]
+        assert all(to == phone for to, _ in sent)
+        return [b for _, b in sent]
+
+
+@pytest.fixture
+def wire(monkeypatch):
+    """What the providers were asked to send: (to, body) in order. No network."""
+    sent: list[tuple[str, str]] = []
+    counter = iter(range(1, 10_000))
+
+    def twilio_create(request):
+        form = {k: v[0] for k, v in parse_qs(request.body).items()}
+        assert form["From"] == "+15005550006"
+        assert form["StatusCallback"] == f"{BASE}/sms/twilio/status"
+        sent.append((form["To"], form["Body"]))
+        sid = f"SMout{next(counter):029d}"
+        return 201, {"Content-Type": "application/json"}, json.dumps({"sid": sid, "status": "queued", "to": form["To"]})
+
+    def at_send(request):
+        form = {k: v[0] for k, v in parse_qs(request.body).items()}
+        assert (form["username"], form["from"], form["bulkSMSMode"]) == ("sandbox", "36001", "1")
+        recipients = []
+        for number in form["to"].split(","):
+            sent.append((number, form["message"]))
+            mid = f"ATXid_out{next(counter)}"
+            recipients.append(
+                {"statusCode": 101, "number": number, "status": "Success", "cost": "XOF 20", "messageId": mid}
+            )
+        data = {"SMSMessageData": {"Message": f"Sent to {len(recipients)}", "Recipients": recipients}}
+        return 201, {"Content-Type": "application/json"}, json.dumps(data)
+
+    class Recording(deque):
+        def append(self, message):
+            sent.append((message.to, message.body))
+            super().append(message)
+
+    monkeypatch.setattr(local_sms, "OUTBOX", Recording(maxlen=1000))
+    monkeypatch.setattr("sms.routes.utcnow", lambda: NOW)
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.add_callback(responses.POST, TWILIO_MESSAGES, callback=twilio_create)
+        mock.add_callback(responses.POST, AT_MESSAGING, callback=at_send)
+        yield sent
+
+
+@pytest.fixture(params=PROVIDERS)
+def line(request, client, wire) -> Line:
+    return Line(request.param, client, wire)
+
+
+def listener() -> Listener:
+    return db.session.scalars(select(Listener).filter_by(phone=PHONE)).one()
+
+
+def outbound_rows() -> list[Message]:
+    return db.session.scalars(select(Message).filter_by(direction="outbound").order_by(Message.id)).all()
+
+
+HELP_FR = (
+    "Kalanso : QUIZ pour apprendre, LANGUE pour changer de langue, PROGRES pour vos lecons, "
+    "* pour revoir la question, ARRET pour ne plus rien recevoir."
+)
+HELP_BM = (
+    "Kalanso: KALAN ka kalan kè, KAN ka kan falen, TAASIRA ka i ka kalanw lajè, * ka nyininkali kura, DABILA ka dabila."
+)
+COURSES_FR = "Choisissez un cours, répondez par son numéro :\n1) Le travail des enfants\n2) L'argent"
+COURSES_BM = "Kalan dò sugandi, a nimòrò ci:\n1) Denmisènw ka baara\n2) Wari"
+WELCOME_FR = "Bienvenue sur Kalanso ! Apprenez par SMS, gratuitement."
+LANGUAGE_FR = "Langue : francais. Envoyez LANGUE BM pour le bambara."
+LANGUAGE_BM = "Kan: bamanankan. LANGUE FR ci ka tubabukan ta."
+PROGRESS_FR = "Kalanso : 0 lecon(s) terminée(s) sur 2."
+PROGRESS_BM = "Kalanso: i ye kalan 0 ban 2 la."
+STOPPED_FR = "Kalanso : vous ne recevrez plus de messages ni d'appels. Envoyez START pour revenir."
+STOPPED_BM = "Kalanso: cikan ni wele si tèna na i ma tugun. START ci ka segin."
+RESTARTED_FR = "Kalanso : bon retour ! Envoyez QUIZ pour apprendre."
+
+
+@pytest.mark.parametrize(
+    ("text", "replies", "language", "opted_out"),
+    [
+        ("AIDE", [HELP_FR], "fr", False),
+        ("help", [HELP_FR], "fr", False),  # no language of its own: KALANSO_DEFAULT_LANGUAGE
+        ("DƐMƐ", [HELP_BM], "bm", False),
+        ("deme", [HELP_BM], "bm", False),
+        ("QUIZ", [COURSES_FR], "fr", False),
+        ("KALAN", [COURSES_BM], "bm", False),
+        ("LANGUE", [LANGUAGE_FR], "fr", False),
+        ("KAN", [LANGUAGE_BM], "bm", False),
+        ("LANGUE BM", [LANGUAGE_BM], "bm", False),
+        ("kan fr", [LANGUAGE_FR], "fr", False),
+        ("PROGRES", [PROGRESS_FR], "fr", False),
+        ("Taasira", [PROGRESS_BM], "bm", False),
+        ("STOP", [STOPPED_FR], "fr", True),
+        ("ARRET", [STOPPED_FR], "fr", True),
+        ("Arrêt !", [STOPPED_FR], "fr", True),
+        ("DABILA", [STOPPED_BM], "bm", True),
+        ("START", [COURSES_FR], "fr", False),  # not opted out: carry on learning
+        ("REPRENDRE", [COURSES_FR], "fr", False),
+        ("bonjour", [WELCOME_FR + "\n" + COURSES_FR], "fr", False),
+    ],
+)
+def test_each_keyword_in_both_languages_from_a_first_text(line, text, replies, language, opted_out):
+    assert line.text(text) == replies
+    person = listener()
+    assert (person.language, person.opted_out) == (language, opted_out)
+    inbound = db.session.scalars(select(Message).filter_by(direction="inbound")).one()
+    assert (inbound.provider, inbound.body, inbound.status, inbound.listener_id) == (
+        line.provider,
+        text,
+        MessageStatus.RECEIVED,
+        person.id,
+    )
+    rows = outbound_rows()
+    assert [r.body for r in rows] == replies
+    for row in rows:
+        assert row.provider == line.provider
+        assert row.status == (MessageStatus.QUEUED if line.provider == "twilio" else MessageStatus.SENT)
+        assert row.provider_message_id
+        assert (row.encoding, row.segments) == ("GSM-7", 1)
+        assert row.purpose == ("opt_out_confirmation" if opted_out else "reply")
+        assert row.created_at == NOW
+
+
+def to_sms(text: str) -> str:
+    from sms.encoding import to_gsm
+
+    return to_gsm(text)
+
+
+def test_a_full_lesson_quiz_by_sms(backend, line, catalog):
+    lesson = catalog.lesson("child-labour", "what-is-child-labour")
+    chunk, q1, q2 = lesson.items
+    first = line.text("QUIZ 1")
+    assert first == [
+        "Lecon : Qu'est-ce que le travail des enfants ?\n" + to_sms(chunk.body.text("fr")),
+        to_sms(f"Question 1/2 : {q1.prompt.text('fr')}\n1) Oui\n2) Non\nRépondez 1 ou 2."),
+    ]
+    assert line.text("oui !") == [
+        to_sms(q1.feedback_correct.text("fr"))
+        + "\n"
+        + to_sms(f"Question 2/2 : {q2.prompt.text('fr')}\n1) Oui\n2) Non\nRépondez 1 ou 2.")
+    ]
+    assert line.text("1") == [
+        to_sms(q2.feedback_wrong.text("fr")) + "\nLecon terminée ! Score : 1/2. Envoyez QUIZ pour continuer."
+    ]
+    row = db.session.scalars(select(LessonProgress)).one()
+    assert (row.status, row.score, row.total, row.completed_channel, row.completed_at) == (
+        ProgressStatus.COMPLETED,
+        1,
+        2,
+        Channel.SMS,
+        NOW,
+    )
+    answers = db.session.scalars(select(QuizAnswer).order_by(QuizAnswer.id)).all()
+    assert [(a.question_id, a.answer, a.option_key, a.correct, a.counted, a.channel) for a in answers] == [
+        ("awa-at-the-mine", "oui !", "1", True, True, Channel.SMS),
+        ("moussa-saturday", "1", "1", False, True, Channel.SMS),
+    ]
+    assert line.text("PROGRES") == ["Kalanso : 1 lecon(s) terminée(s) sur 2."]
+    started = line.text("2")  # outside a lesson, a number picks a course from the list
+    assert started[0].startswith("Lecon : Épargner un peu chaque semaine\nFatoumata vend des beignets")
+    assert started[-1].endswith("1) 500 francs\n2) 5 000 francs\n3) 50 000 francs\nRépondez 1, 2 ou 3.")
+    money = db.session.scalars(select(LessonProgress).filter_by(course_id="money")).one()
+    assert money.status == ProgressStatus.IN_PROGRESS
+
+
+def test_unclear_answers_get_a_hint_and_the_question_again_counted_once(line, catalog):
+    q1 = catalog.lesson("child-labour", "what-is-child-labour").items[1]
+    line.text("QUIZ 1")
+    question = to_sms(f"Question 1/2 : {q1.prompt.text('fr')}\n1) Oui\n2) Non\nRépondez 1 ou 2.")
+    hint = "Réponse non comprise. Répondez par le numéro de votre choix : 1 ou 2."
+    for unclear in ("peut-être", "7", "", "zzz"):  # the third miss in a row does not end anything by SMS
+        assert line.text(unclear) == [f"{hint}\n{question}"]
+    assert db.session.scalar(select(func.count()).select_from(QuizAnswer)) == 0
+    line.text("Oui")
+    line.text("*")  # repeat
+    answers = db.session.scalars(select(QuizAnswer)).all()
+    assert [(a.question_id, a.correct, a.counted) for a in answers] == [("awa-at-the-mine", True, True)]
+    bookmark = db.session.scalars(select(LessonProgress)).one().bookmark
+    assert (bookmark["answers"], bookmark["score"], bookmark["index"]) == ({"awa-at-the-mine": "1"}, 1, 2)
+
+
+def test_switching_language_mid_quiz_asks_the_same_question_in_bambara(line, catalog):
+    q1 = catalog.lesson("child-labour", "what-is-child-labour").items[1]
+    line.text("QUIZ 1")
+    assert line.text("KAN BM") == [
+        LANGUAGE_BM
+        + "\nAn bè segin: Denmisènw ka baara ye mun ye?\n"
+        + to_sms(f"Ɲininkali 1/2: {q1.prompt.text('bm')}\n1) Ɔwɔ\n2) Ayi\nA jaabi 1 walima 2.")
+    ]
+    assert listener().language == "bm"
+    reply = line.text("òwò")  # the Bambara word, in its older spelling
+    assert reply[0].startswith(to_sms(q1.feedback_correct.text("bm")))
+
+
+def test_stop_mid_quiz_wins_is_confirmed_once_and_then_nothing_is_sent(backend, line, catalog):
+    line.text("QUIZ 1")
+    assert line.text("stop") == [STOPPED_FR]
+    assert line.text("STOP") == []  # confirmed once
+    for text in ("1", "QUIZ", "AIDE", "KAN", "PROGRES", "bonjour", "ARRET", "DABILA", "*"):
+        assert line.text(text) == [], text
+    person = listener()
+    assert person.opted_out and person.opted_out_at == NOW and person.opted_out_channel == "sms"
+    assert db.session.scalar(select(func.count()).select_from(QuizAnswer)) == 0  # the answer was not taken
+    assert [r.purpose for r in outbound_rows()] == ["reply", "reply", "opt_out_confirmation"]
+    assert line.text("START") == [RESTARTED_FR]
+    assert not listener().opted_out
+    resumed = line.text("QUIZ")  # the lesson waits where it stopped
+    assert resumed[0].startswith("On reprend : Qu'est-ce que le travail des enfants ?")
+
+
+def test_a_provider_retry_of_the_same_incoming_text_is_handled_once(client, wire):
+    params = twilio_inbound("QUIZ", PHONE, "SM" + "7" * 32)
+    for _ in range(2):
+        assert client.post("/sms/twilio", data=params, headers=sign("/sms/twilio", params)).status_code == 200
+    assert len(wire) == 1
+    assert db.session.scalar(select(func.count()).select_from(Message).filter_by(direction="inbound")) == 1

@@ -55,6 +55,15 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     app.cli.add_command(content_cli)
     app.cli.add_command(scheduler_command)
     app.cli.add_command(simulate_cli)
+
+    from ivr.cli import call_command
+    from ivr.routes import bp as ivr_bp
+    from ivr.simulator import bp as simulator_bp
+
+    app.register_blueprint(ivr_bp)
+    app.register_blueprint(simulator_bp)
+    if "call" not in simulate_cli.commands:
+        simulate_cli.add_command(call_command)
     return app
 
 

@@ -62,6 +62,10 @@ class Settings:
     calling_window: str = "08:00-20:00"
     blocked_days: str = ""
     secret_key_generated: bool = False
+    missed_call_callback: bool = True  # call back a listener who rang and hung up
+    missed_call_delay_seconds: int = 30
+    missed_call_daily_cap: int = 3  # callbacks per number per (local) day
+    missed_call_reject: bool = False  # decline every inbound call on purpose and call back for free
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -142,6 +146,8 @@ class Settings:
         except ValueError as exc:
             raise ConfigError(f"KALANSO_BLOCKED_DAYS: {exc}") from exc
 
+        missed_call = _missed_call_settings(get)
+
         secret_key = get("SECRET_KEY")
         generated = not secret_key
         if generated:
@@ -168,6 +174,7 @@ class Settings:
             blocked_days=blocked_days,
             twilio_api_base_url=_base_url(get, "TWILIO_API_BASE_URL"),
             at_api_base_url=_base_url(get, "AT_API_BASE_URL"),
+            **missed_call,
         )
 
 
@@ -176,6 +183,40 @@ def _base_url(get, name: str) -> str:
     if value and urlparse(value).scheme not in ("http", "https"):
         raise ConfigError(f"{name} must be an http(s) URL, got {value!r}")
     return value
+
+
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def _bool(get, name: str, default: bool) -> bool:
+    value = get(name).lower()
+    if not value:
+        return default
+    if value not in _TRUE + _FALSE:
+        raise ConfigError(f"{name} must be true or false, got {value!r}")
+    return value in _TRUE
+
+
+def _int(get, name: str, default: int, low: int, high: int) -> int:
+    value = get(name)
+    if not value:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        number = None
+    if number is None or not low <= number <= high:
+        raise ConfigError(f"{name} must be a whole number from {low} to {high}, got {value!r}")
+    return number
+
+
+def _missed_call_settings(get) -> dict:
+    return {
+        "missed_call_callback": _bool(get, "KALANSO_MISSED_CALL_CALLBACK", True),
+        "missed_call_delay_seconds": _int(get, "KALANSO_MISSED_CALL_DELAY_SECONDS", 30, 0, 3600),
+        "missed_call_daily_cap": _int(get, "KALANSO_MISSED_CALL_DAILY_CAP", 3, 1, 50),
+        "missed_call_reject": _bool(get, "KALANSO_MISSED_CALL_REJECT", False),
+    }
 
 
 def load_settings(overrides: Mapping[str, str] | None = None) -> Settings:

@@ -30,3 +30,9 @@ def sms_sender(settings: Settings | None = None) -> SmsSender:
 def voice_dialer(settings: Settings | None = None) -> VoiceDialer:
     settings = settings or current_app.config["KALANSO"]
     return _factory(settings.voice_provider, "voice")(settings)
+
+
+def voice_dialer_for(provider: str, settings: Settings | None = None) -> VoiceDialer:
+    """The dialer of a named provider (a missed-call callback goes out through the provider it came in by)."""
+    settings = settings or current_app.config["KALANSO"]
+    return _factory(provider, "voice")(settings)

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 AUDIO_CACHE_SECONDS = 7 * 24 * 3600
 _AUDIO_NAME = re.compile(r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*\.(wav|mp3)$")
-XML = "text/xml; charset=utf-8"
+XML = "text/xml"
 
 
 @bp.post(twilio.VOICE_PATH)

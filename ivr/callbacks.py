@@ -61,16 +61,22 @@ def local_day_bounds(moment: datetime, window: CallingWindow) -> tuple[datetime,
     return start, start + timedelta(days=1)
 
 
+def callback_pending(phone: str) -> bool:
+    return bool(
+        db.session.scalar(
+            select(func.count())
+            .select_from(MissedCallCallback)
+            .where(MissedCallCallback.phone == phone, MissedCallCallback.status == CallbackStatus.PENDING)
+        )
+    )
+
+
 def schedule_callback(
     listener: Listener, missed: CallSession, now: datetime, settings: Settings
 ) -> MissedCallCallback | None:
     """Queue a callback for ``listener`` after the missed call ``missed``; None when none is due."""
     window = settings.window
-    pending = db.session.scalar(
-        select(func.count())
-        .select_from(MissedCallCallback)
-        .where(MissedCallCallback.phone == listener.phone, MissedCallCallback.status == CallbackStatus.PENDING)
-    )
+    pending = callback_pending(listener.phone)
     first_guess = window.next_open(now + timedelta(seconds=settings.missed_call_delay_seconds))
     day_start, day_end = local_day_bounds(first_guess, window)
     that_day = db.session.scalar(

@@ -19,7 +19,7 @@ from content.catalog import get_catalog
 from extensions import db
 from ivr import menu
 from ivr.audio import utterance, utterances
-from ivr.callbacks import schedule_callback
+from ivr.callbacks import callback_pending, schedule_callback
 from ivr.models import CallSession, CallStatus, Direction
 from ivr.turn import CallEvent, CallRef, CallStarted, CallUpdate, Gather, KeysPressed, NoKeys, VoiceTurn
 from listeners.models import Channel, LessonProgress, Listener, ProgressStatus
@@ -61,11 +61,12 @@ def handle(event: CallEvent, now: datetime) -> VoiceTurn:
         and not session.state.get("node")
         and settings.missed_call_reject
         and settings.missed_call_callback
-        and schedule_callback(listener, session, now, settings) is not None
+        and (schedule_callback(listener, session, now, settings) is not None or callback_pending(listener.phone))
     ):
         _set_status(session, CallStatus.REJECTED, "", now)
         _visit(session, "rejected", now)
         db.session.flush()
+        call_finished.send(session, now=now)
         return VoiceTurn(say=(), gather=None, reject=True, session_id=session.id, node="rejected")
 
     ctx = context(listener)
@@ -228,7 +229,6 @@ def _finish(session: CallSession, now: datetime) -> None:
     if (
         listener is not None
         and session.direction == Direction.INBOUND
-        and session.answered_at is None
         and session.status in MISSED
         and settings.missed_call_callback
     ):

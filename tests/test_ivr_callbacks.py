@@ -86,7 +86,7 @@ def _at_call_api(session_id: str = "ATVId_out", status: str = "Queued"):
 
 
 @responses.activate
-def test_an_at_missed_call_is_called_back_after_the_delay_by_at(client, clock):
+def test_an_at_missed_call_is_called_back_after_the_delay_by_at(backend, client, clock):
     _missed_at(client)
     [row] = _callbacks()
     missed = db.session.get(CallSession, row.missed_call_id)
@@ -174,7 +174,7 @@ def test_a_refused_callback_is_recorded_as_failed(client, clock):
     assert (_callbacks()[0].status, _callbacks()[0].reason) == (CallbackStatus.FAILED, "provider_refused")
 
 
-def test_daily_cap(client, clock):
+def test_daily_cap(backend, client, clock):
     """Three callbacks per number per day by default; the fourth missed call that day gets none."""
     for n in range(4):
         clock.set(NOW + timedelta(minutes=10 * n))

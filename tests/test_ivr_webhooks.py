@@ -138,7 +138,7 @@ def _lessons(catalog) -> int:
 
 
 @pytest.mark.parametrize("provider", ["twilio", "africastalking"])
-def test_a_dropped_call_resumes_and_the_lesson_completes(provider, client, catalog, clock):
+def test_a_dropped_call_resumes_and_the_lesson_completes(provider, backend, client, catalog, clock):
     wire = Wire(provider)
     for n, (call, action, digits, (kind, texts), check) in enumerate(_steps(catalog)):
         if action == "start":
@@ -273,7 +273,7 @@ def test_at_final_notification_with_a_literal_plus_and_encoded_plus(client, cloc
     assert [node for _, node in session.path].count("hangup") == 1  # the second notification changes nothing
 
 
-def test_call_finished_is_sent_once(client, clock):
+def test_call_finished_is_sent_once(backend, client, clock):
     from signals import call_finished
 
     seen = []

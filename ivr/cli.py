@@ -5,6 +5,8 @@ Type keys and Enter: digits, ``*``, ``#``; an empty line is a timeout (silence);
 
 from __future__ import annotations
 
+import sys
+
 import click
 from flask.cli import with_appcontext
 
@@ -19,7 +21,7 @@ from providers.local import voice as local
 def call_command(phone: str) -> None:
     """Call the voice line as a listener would (keys from stdin; empty line = silence; q = hang up)."""
     turn = _send({"action": "dial", "phone": phone})
-    stdin = click.get_text_stream("stdin")
+    stdin = sys.stdin  # the CLI runner's input in tests
     while turn["call"] and not turn["ended"]:
         click.echo("? ", nl=False)
         line = stdin.readline()

@@ -156,7 +156,7 @@ def press(state: dict[str, Any], ctx: Context, digits: str) -> Step:
         return _goodbye(state)
     if key == REPEAT:
         return _present({**state, "misses": 0}, ctx, node)
-    handler = _HANDLERS[node]
+    handler = _HANDLERS.get(node, _main)
     step = handler(state, ctx, key)
     return step if step is not None else _miss(state, ctx, node, Prompt("invalid-key"))
 
@@ -185,10 +185,6 @@ def lesson_result(state: dict[str, Any], ctx: Context, result: Result) -> Step:
     if state.get("entry") == "lesson":  # an outbound campaign call: offer the menu, or to stop calls
         return said.then(_enter(state, ctx, "campaign_end"))
     return said.then(_enter(state, ctx, "lessons"))
-
-
-def language_name(lang: str) -> str:
-    return {"bm": "Bambara", "fr": "French"}[lang]
 
 
 # --- nodes ----------------------------------------------------------------------------------------
@@ -280,8 +276,13 @@ def _campaign_end(state, ctx: Context, key: str) -> Step | None:
     return None
 
 
-_HANDLERS = {"main": _main, "language": _language, "courses": _courses, "lessons": _lessons}
-_HANDLERS["campaign_end"] = _campaign_end
+_HANDLERS = {
+    "main": _main,
+    "language": _language,
+    "courses": _courses,
+    "lessons": _lessons,
+    "campaign_end": _campaign_end,
+}
 
 
 def _choice(entries, key: str):

@@ -13,9 +13,10 @@ import logging
 from datetime import datetime
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from content.catalog import get_catalog
+from engine import HangUp
 from extensions import db
 from ivr import menu
 from ivr.audio import utterance, utterances
@@ -23,7 +24,7 @@ from ivr.callbacks import callback_pending, schedule_callback
 from ivr.models import CallSession, CallStatus, Direction
 from ivr.turn import CallEvent, CallRef, CallStarted, CallUpdate, Gather, KeysPressed, NoKeys, VoiceTurn
 from listeners.models import Channel, LessonProgress, Listener, ProgressStatus
-from listeners.phones import mask_phone
+from listeners.phones import InvalidPhone, mask_phone, normalize_phone
 from listeners.progress import take_turn
 from listeners.service import find_or_create_listener, opt_out
 from signals import call_finished
@@ -221,8 +222,6 @@ def _finish(session: CallSession, now: datetime) -> None:
     state = session.state or {}
     if listener is not None and state.get("node") == "lesson" and state.get("course_id"):
         course = get_catalog().course(state["course_id"])
-        from engine import HangUp
-
         take_turn(listener, course, state["lesson_id"], HangUp(), channel=Channel.VOICE, now=now)
         session.state = {**state, "node": "end"}
     settings = current_app.config["KALANSO"]
@@ -271,13 +270,7 @@ def _visit(session: CallSession, node: str, now: datetime) -> None:
 
 
 def _e164_or_raw(phone: str) -> str:
-    from listeners.phones import InvalidPhone, normalize_phone
-
     try:
         return normalize_phone(phone)
     except InvalidPhone:
         return phone
-
-
-def calls_count() -> int:
-    return db.session.scalar(select(func.count()).select_from(CallSession)) or 0

@@ -66,6 +66,10 @@ class Settings:
     sms_max_segments: int = 3  # SMS_MAX_SEGMENTS: longest SMS text allowed, in segments
     sms_opt_out_word_bm: str = "DABILA"  # SMS_OPT_OUT_WORD_BM: the Bambara opt-out keyword
     sms_keywords_file: str = ""  # SMS_KEYWORDS_FILE: empty = sms/keywords.yaml
+    missed_call_callback: bool = True  # call back a listener who rang and hung up
+    missed_call_delay_seconds: int = 30
+    missed_call_daily_cap: int = 3  # callbacks per number per (local) day
+    missed_call_reject: bool = False  # decline every inbound call on purpose and call back for free
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -147,6 +151,7 @@ class Settings:
             raise ConfigError(f"KALANSO_BLOCKED_DAYS: {exc}") from exc
 
         sms = _sms_settings(get)
+        missed_call = _missed_call_settings(get)
 
         secret_key = get("SECRET_KEY")
         generated = not secret_key
@@ -175,6 +180,7 @@ class Settings:
             twilio_api_base_url=_base_url(get, "TWILIO_API_BASE_URL"),
             at_api_base_url=_base_url(get, "AT_API_BASE_URL"),
             **sms,
+            **missed_call,
         )
 
 
@@ -207,6 +213,37 @@ def _sms_settings(get) -> dict:
         "sms_max_segments": int(raw),
         "sms_opt_out_word_bm": word,
         "sms_keywords_file": keywords_file,
+    }
+
+
+def _bool(get, name: str, default: bool) -> bool:
+    value = get(name).lower()
+    if not value:
+        return default
+    if value not in _TRUE + _FALSE:
+        raise ConfigError(f"{name} must be true or false, got {value!r}")
+    return value in _TRUE
+
+
+def _int(get, name: str, default: int, low: int, high: int) -> int:
+    value = get(name)
+    if not value:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        number = None
+    if number is None or not low <= number <= high:
+        raise ConfigError(f"{name} must be a whole number from {low} to {high}, got {value!r}")
+    return number
+
+
+def _missed_call_settings(get) -> dict:
+    return {
+        "missed_call_callback": _bool(get, "KALANSO_MISSED_CALL_CALLBACK", True),
+        "missed_call_delay_seconds": _int(get, "KALANSO_MISSED_CALL_DELAY_SECONDS", 30, 0, 3600),
+        "missed_call_daily_cap": _int(get, "KALANSO_MISSED_CALL_DAILY_CAP", 3, 1, 50),
+        "missed_call_reject": _bool(get, "KALANSO_MISSED_CALL_REJECT", False),
     }
 
 

@@ -13,6 +13,10 @@ from flask import Flask
 JOBS: list[tuple[str, Callable[[Flask], None], int]] = []
 """(job id, function taking the app, interval in seconds). Filled by the campaigns issue."""
 
+from ivr.callbacks import dispatch_due_callbacks  # noqa: E402
+
+JOBS.append(("missed-call-callbacks", dispatch_due_callbacks, 5))
+
 
 def build_scheduler(app: Flask) -> BlockingScheduler:
     scheduler = BlockingScheduler(timezone=app.config["KALANSO"].timezone)

@@ -179,3 +179,23 @@ def make_listener(app):
         return listener
 
     return make
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """The voice line's edge clock (``utcnow``), frozen at NOW; ``clock.set(t)`` moves it."""
+    import ivr.callbacks
+    import ivr.cli
+    import ivr.routes
+    import ivr.simulator
+
+    class Clock:
+        now = NOW
+
+        def set(self, moment: datetime) -> None:
+            self.now = moment
+
+    clock = Clock()
+    for module in (ivr.routes, ivr.simulator, ivr.cli, ivr.callbacks):
+        monkeypatch.setattr(module, "utcnow", lambda: clock.now)
+    return clock

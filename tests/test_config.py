@@ -84,3 +84,28 @@ def test_a_bad_environment_stops_the_flask_command_with_a_clear_message(tmp_path
     )
     assert proc.returncode == 1
     assert "Kalanso configuration error: KALANSO_TIMEZONE: unknown time zone 'Nowhere/Town'" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("KALANSO_MISSED_CALL_CALLBACK", "maybe", "KALANSO_MISSED_CALL_CALLBACK must be true or false"),
+        ("KALANSO_MISSED_CALL_DELAY_SECONDS", "-1", "KALANSO_MISSED_CALL_DELAY_SECONDS must be a whole number"),
+        ("KALANSO_MISSED_CALL_DELAY_SECONDS", "soon", "KALANSO_MISSED_CALL_DELAY_SECONDS must be a whole number"),
+        ("KALANSO_MISSED_CALL_DAILY_CAP", "0", "KALANSO_MISSED_CALL_DAILY_CAP must be a whole number"),
+        ("KALANSO_MISSED_CALL_REJECT", "2", "KALANSO_MISSED_CALL_REJECT must be true or false"),
+    ],
+)
+def test_missed_call_settings_are_validated(name, value, message):
+    from config import ConfigError, load_settings
+
+    with pytest.raises(ConfigError, match=message):
+        load_settings({name: value})
+
+
+def test_missed_call_defaults():
+    from config import load_settings
+
+    settings = load_settings({})
+    assert (settings.missed_call_callback, settings.missed_call_delay_seconds) == (True, 30)
+    assert (settings.missed_call_daily_cap, settings.missed_call_reject) == (3, False)

@@ -19,12 +19,14 @@ from tests.conftest import _require_postgres, make_app
 
 TABLES = {
     "alembic_version",
+    "audio_fallbacks",
     "call_sessions",
     "groups",
     "lesson_progress",
     "listener_groups",
     "listeners",
     "messages",
+    "missed_call_callbacks",
     "quiz_answers",
 }
 

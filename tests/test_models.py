@@ -133,30 +133,37 @@ def test_progress_turns_are_recorded_and_completion_counts_once(backend, app, ma
     assert row.bookmark["index"] == 1
     result = turn(Start(), Channel.SMS)  # resumes by SMS
     assert result.steps[-1].question.id == "ten-weeks"
-    result = turn(Digits("1"), Channel.SMS)  # wrong answer
+    turn(Digits("1"), Channel.SMS)  # wrong answer
+    turn(Continue(), Channel.SMS)  # chunk save-first
+    turn(Digits("2"), Channel.SMS)  # when-to-save: wrong
+    result = turn(Digits("1"), Channel.SMS)  # where-to-keep: wrong; the lesson ends
     assert result.completion is not None
     db.session.refresh(row)
     assert row.status is ProgressStatus.COMPLETED and row.completed_channel is Channel.SMS
-    assert (row.score, row.best_score, row.total) == (0, 0, 1)
+    assert (row.score, row.best_score, row.total) == (0, 0, 3)
     completed_at = row.completed_at
 
     turn(Start())  # a second attempt, by voice, answered right
     turn(Continue())
     turn(Digits("2"))
+    turn(Continue())
+    turn(Digits("1"))
+    turn(Digits("2"))
     db.session.refresh(row)
     assert row.status is ProgressStatus.COMPLETED and row.completed_at == completed_at  # not counted twice
-    assert (row.score, row.best_score, row.attempts) == (1, 1, 2)
+    assert (row.score, row.best_score, row.attempts) == (3, 3, 2)
 
     answers = db.session.scalars(select(QuizAnswer).order_by(QuizAnswer.id)).all()
-    assert [(a.question_id, a.option_key, a.correct, a.channel, a.attempt) for a in answers] == [
+    assert [(a.question_id, a.option_key, a.correct, a.channel, a.attempt) for a in answers][::3] == [
         ("ten-weeks", "1", False, Channel.SMS, 1),
         ("ten-weeks", "2", True, Channel.VOICE, 2),
     ]
+    assert len(answers) == 6
     completed = db.session.scalars(
         select(LessonProgress).where(LessonProgress.status == ProgressStatus.COMPLETED)
     ).all()
     assert len(completed) == 1
-    assert listener.last_contact_at == NOW + timedelta(minutes=7)
+    assert listener.last_contact_at == NOW + timedelta(minutes=13)
 
 
 def test_datetimes_come_back_aware_and_in_utc(backend, app, make_listener):

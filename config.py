@@ -62,6 +62,7 @@ class Settings:
     calling_window: str = "08:00-20:00"
     blocked_days: str = ""
     secret_key_generated: bool = False
+    contacts: dict[str, str] = field(default_factory=dict)  # contact key -> number (content.contacts)
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -142,6 +143,13 @@ class Settings:
         except ValueError as exc:
             raise ConfigError(f"KALANSO_BLOCKED_DAYS: {exc}") from exc
 
+        from content.contacts import read_contacts  # pure module
+
+        try:
+            contacts = read_contacts(get)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
+
         secret_key = get("SECRET_KEY")
         generated = not secret_key
         if generated:
@@ -168,6 +176,7 @@ class Settings:
             blocked_days=blocked_days,
             twilio_api_base_url=_base_url(get, "TWILIO_API_BASE_URL"),
             at_api_base_url=_base_url(get, "AT_API_BASE_URL"),
+            contacts=contacts,
         )
 
 

@@ -70,6 +70,7 @@ class Settings:
     missed_call_delay_seconds: int = 30
     missed_call_daily_cap: int = 3  # callbacks per number per (local) day
     missed_call_reject: bool = False  # decline every inbound call on purpose and call back for free
+    contacts: dict[str, str] = field(default_factory=dict)  # contact key -> number (content.contacts)
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -152,6 +153,12 @@ class Settings:
 
         sms = _sms_settings(get)
         missed_call = _missed_call_settings(get)
+        from content.contacts import read_contacts  # pure module
+
+        try:
+            contacts = read_contacts(get)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
 
         secret_key = get("SECRET_KEY")
         generated = not secret_key
@@ -181,6 +188,7 @@ class Settings:
             at_api_base_url=_base_url(get, "AT_API_BASE_URL"),
             **sms,
             **missed_call,
+            contacts=contacts,
         )
 
 

@@ -38,6 +38,51 @@ def _contacts() -> dict[str, str]:
     return current_app.config["KALANSO"].contacts
 
 
+def _prompt_texts(lang: str) -> dict[str, str]:
+    """The voice line's fixed prompts (menus, goodbye...), by recording stem: recorded or generated like lessons."""
+    from ivr.prompts import is_template, load_prompts, prompt_stem
+
+    return {prompt_stem(key): text.text(lang) for key, text in load_prompts().items() if not is_template(key)}
+
+
+def _channel_problems(catalog) -> list[str]:
+    """What the SMS line would refuse to send (over SMS_MAX_SEGMENTS, or an option that is a keyword)."""
+    from sms.authoring import course_problems, text_problems
+    from sms.service import keywords as sms_keywords
+
+    settings = current_app.config["KALANSO"]
+    keywords = sms_keywords()
+    return [f"SMS: {p}" for p in course_problems(catalog, settings, keywords) + text_problems(settings)]
+
+
+def _voice_report(audio_dir: Path, list_missing: bool) -> None:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from content.audio import find_recording
+    from ivr.audio import fallback_counts
+    from ivr.prompts import expected_prompt_recordings
+
+    click.echo("")
+    click.echo("Voice prompts (menus, goodbye...) recordings present / expected")
+    for lang in LANGUAGES:
+        stems = expected_prompt_recordings(lang)
+        missing = [s for s in stems if find_recording(audio_dir, lang, s) is None]
+        click.echo(f"  {lang:<10}{len(stems) - len(missing):>9}{len(stems):>10}")
+        if missing and list_missing:
+            for stem in missing:
+                click.echo(f"  missing {lang}/{stem}.wav (or .mp3)")
+    try:
+        needed = fallback_counts(limit=10)
+    except SQLAlchemyError:
+        click.echo("(no call figures: the database is not reachable or not migrated — run `flask db upgrade`)")
+        return
+    if needed:
+        click.echo("")
+        click.echo("Most-needed missing recordings (times callers heard the fallback instead)")
+        for lang, stem, times, last in needed:
+            click.echo(f"  {times:>6}  {lang}/{stem}   last {last:%Y-%m-%d %H:%M}")
+
+
 @content_cli.command("check")
 @courses_option
 @audio_option
@@ -45,6 +90,8 @@ def _contacts() -> dict[str, str]:
 def check(courses_dir: Path, audio_dir: Path, list_missing: bool) -> None:
     """Validate every course; exit 1 on any error. Missing recordings are warnings."""
     catalog, errors = read_courses(courses_dir, _contacts())
+    if not errors:
+        errors = _channel_problems(catalog)
     for error in errors:
         click.echo(f"ERROR {error}", err=True)
     courses = list(catalog)
@@ -76,6 +123,7 @@ def check(courses_dir: Path, audio_dir: Path, list_missing: bool) -> None:
                 if list_missing:
                     for stem in report.missing:
                         click.echo(f"  missing {report.language}/{stem}.wav (or .mp3)")
+        _voice_report(audio_dir, list_missing)
         click.echo("")
         configured = _contacts()
         names = ", ".join(c.env for c in CONTACTS if c.key in configured) or "none"
@@ -116,7 +164,7 @@ def audio(courses_dir: Path, audio_dir: Path, force: bool) -> None:
     synthesizer = EspeakNG()
     for lang in VOICES:
         started = time.perf_counter()
-        report = generate(catalog, audio_dir, lang, synthesizer, force=force)
+        report = generate(catalog, audio_dir, lang, synthesizer, force=force, extra=_prompt_texts(lang))
         seconds = time.perf_counter() - started
         click.echo(
             f"{lang}: {len(report.made)} generated, {len(report.unchanged)} unchanged, "

@@ -187,13 +187,16 @@ def generate(
     *,
     force: bool = False,
     progress=None,
+    extra: dict[str, str] | None = None,
 ) -> GenerateReport:
-    """Synthesise every missing or outdated ``lang`` recording; idempotent."""
+    """Synthesise every missing or outdated ``lang`` recording; idempotent.
+
+    ``extra`` adds texts that are not in the courses (the voice line's prompts), by recording stem."""
     synthesizer = synthesizer or EspeakNG()
     folder = generated_dir(audio_dir, lang)
     manifest = read_manifest(folder)
     report = GenerateReport(language=lang)
-    wanted = texts_by_stem(catalog, lang)
+    wanted = {**texts_by_stem(catalog, lang), **(extra or {})}
     new_manifest: dict[str, str] = {}
     for stem, text in wanted.items():
         if find_recorded(audio_dir, lang, stem) is not None:

@@ -13,6 +13,7 @@ from content.audio import coverage, find_recording
 from content.contacts import contacts_sentence, fill
 from content.loader import COURSES_DIR, load_catalog, read_courses
 from content.tts import SAMPLE_RATE, EspeakNG, generate, generated_dir, read_manifest, wav_bytes
+from ivr.prompts import expected_prompt_recordings, is_template, load_prompts, prompt_stem
 from tests.conftest import BASE_CONFIG, make_app
 
 TINY = """
@@ -139,7 +140,8 @@ def test_outdated_generated_files_are_reported(tiny, tmp_path):
 def test_shipped_courses_reach_full_french_coverage_and_list_every_missing_bambara_recording(runner, tmp_path):
     audio = tmp_path / "audio"
     catalog = load_catalog(COURSES_DIR)
-    generate(catalog, audio, "fr", FakeSynth())
+    prompts = {prompt_stem(k): v.text("fr") for k, v in load_prompts().items() if not is_template(k)}
+    generate(catalog, audio, "fr", FakeSynth(), extra=prompts)
     by_lang = {c.language: c for c in coverage(catalog, audio)}
     assert by_lang["fr"].percent == 100.0 and not by_lang["fr"].recorded
     assert by_lang["bm"].present == frozenset() and by_lang["bm"].missing == by_lang["bm"].expected
@@ -151,19 +153,22 @@ def test_shipped_courses_reach_full_french_coverage_and_list_every_missing_bamba
     n = len(by_lang["fr"].expected)
     assert fr_line.split() == ["fr", str(n), "0", str(n), str(n), "100%"]
     listed = [line.split()[1] for line in result.output.splitlines() if line.strip().startswith("missing ")]
-    assert listed == [f"bm/{stem}.wav" for stem in by_lang["bm"].expected]
+    assert listed == [f"bm/{stem}.wav" for stem in by_lang["bm"].expected] + [
+        f"bm/{stem}.wav" for stem in expected_prompt_recordings("bm")
+    ]  # every Bambara recording, lessons then voice prompts; no French one
 
 
 def test_the_audio_command_generates_for_real_and_then_skips(runner, tiny, tmp_path):
     audio = tmp_path / "audio"
     result = runner.invoke(args=["content", "audio", "--courses", str(tiny), "--audio", str(audio)])
     assert result.exit_code == 0, result.output
-    assert "fr: 6 generated, 0 unchanged" in result.output
+    n = 6 + len(expected_prompt_recordings("fr"))  # the tiny course's texts and the voice prompts
+    assert f"fr: {n} generated, 0 unchanged" in result.output
     path = find_recording(audio, "fr", "tiny/one/ask")
     with wave.open(str(path)) as wav:
         assert wav.getnchannels() == 1 and wav.getnframes() > 8000
     result = runner.invoke(args=["content", "audio", "--courses", str(tiny), "--audio", str(audio)])
-    assert "fr: 0 generated, 6 unchanged" in result.output
+    assert f"fr: 0 generated, {n} unchanged" in result.output
 
 
 def test_the_audio_command_refuses_broken_content(runner, tiny, tmp_path):

@@ -7,7 +7,7 @@ PORT   ?= 5000
 export FLASK_APP := app
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-dev db-upgrade content-check run test lint format clean
+.PHONY: help install install-dev db-upgrade content-check audio run test lint format clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "} {printf "  make %-14s %s\n", $$1, $$2}'
@@ -35,7 +35,10 @@ db-upgrade: install ## Apply the database migrations (flask db upgrade)
 content-check: install ## Validate the courses and report audio coverage
 	$(BIN)/flask content check --no-list-missing
 
-run: install db-upgrade content-check ## Install, migrate, check content and serve on http://127.0.0.1:5000 (with the scheduler)
+audio: install ## Generate the missing French audio (offline eSpeak NG; skips unchanged files)
+	$(BIN)/flask content audio
+
+run: install db-upgrade audio content-check ## Install, migrate, make French audio, check content, serve on :5000 (+ scheduler)
 	$(BIN)/flask dev --host $(HOST) --port $(PORT)
 
 test: install-dev ## Install and run the whole test suite (lint included)

@@ -65,6 +65,14 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     import sms
 
     sms.init_app(app)
+    from ivr.cli import call_command
+    from ivr.routes import bp as ivr_bp
+    from ivr.simulator import bp as simulator_bp
+
+    app.register_blueprint(ivr_bp)
+    app.register_blueprint(simulator_bp)
+    if "call" not in simulate_cli.commands:
+        simulate_cli.add_command(call_command)
     return app
 
 

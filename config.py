@@ -68,6 +68,11 @@ class Settings:
     sms_max_segments: int = 3  # SMS_MAX_SEGMENTS: longest SMS text allowed, in segments
     sms_opt_out_word_bm: str = "DABILA"  # SMS_OPT_OUT_WORD_BM: the Bambara opt-out keyword
     sms_keywords_file: str = ""  # SMS_KEYWORDS_FILE: empty = sms/keywords.yaml
+    missed_call_callback: bool = True  # call back a listener who rang and hung up
+    missed_call_delay_seconds: int = 30
+    missed_call_daily_cap: int = 3  # callbacks per number per (local) day
+    missed_call_reject: bool = False  # decline every inbound call on purpose and call back for free
+    contacts: dict[str, str] = field(default_factory=dict)  # contact key -> number (content.contacts)
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -157,6 +162,13 @@ class Settings:
             if not 0 < rates[name] <= 10_000:
                 raise ConfigError(f"{name} must be a number above 0 (messages or calls per second), got {get(name)!r}")
         sms = _sms_settings(get)
+        missed_call = _missed_call_settings(get)
+        from content.contacts import read_contacts  # pure module
+
+        try:
+            contacts = read_contacts(get)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
 
         secret_key = get("SECRET_KEY")
         generated = not secret_key
@@ -187,6 +199,8 @@ class Settings:
             twilio_api_base_url=_base_url(get, "TWILIO_API_BASE_URL"),
             at_api_base_url=_base_url(get, "AT_API_BASE_URL"),
             **sms,
+            **missed_call,
+            contacts=contacts,
         )
 
 
@@ -219,6 +233,37 @@ def _sms_settings(get) -> dict:
         "sms_max_segments": int(raw),
         "sms_opt_out_word_bm": word,
         "sms_keywords_file": keywords_file,
+    }
+
+
+def _bool(get, name: str, default: bool) -> bool:
+    value = get(name).lower()
+    if not value:
+        return default
+    if value not in _TRUE + _FALSE:
+        raise ConfigError(f"{name} must be true or false, got {value!r}")
+    return value in _TRUE
+
+
+def _int(get, name: str, default: int, low: int, high: int) -> int:
+    value = get(name)
+    if not value:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        number = None
+    if number is None or not low <= number <= high:
+        raise ConfigError(f"{name} must be a whole number from {low} to {high}, got {value!r}")
+    return number
+
+
+def _missed_call_settings(get) -> dict:
+    return {
+        "missed_call_callback": _bool(get, "KALANSO_MISSED_CALL_CALLBACK", True),
+        "missed_call_delay_seconds": _int(get, "KALANSO_MISSED_CALL_DELAY_SECONDS", 30, 0, 3600),
+        "missed_call_daily_cap": _int(get, "KALANSO_MISSED_CALL_DAILY_CAP", 3, 1, 50),
+        "missed_call_reject": _bool(get, "KALANSO_MISSED_CALL_REJECT", False),
     }
 
 

@@ -13,11 +13,13 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 
 from campaigns.jobs import dispatch_job, expand_job, reconcile_job
+from ivr.callbacks import dispatch_due_callbacks
 
 JOBS: list[tuple[str, Callable[[Flask], object], int]] = [
     ("campaigns-expand", expand_job, 30),
     ("campaigns-dispatch", dispatch_job, 5),
     ("campaigns-reconcile", reconcile_job, 60),
+    ("missed-call-callbacks", dispatch_due_callbacks, 5),
 ]
 """(job id, function taking the app, interval in seconds)."""
 

@@ -13,5 +13,7 @@ def get_catalog() -> Catalog:
     """The validated courses; raises ``ContentError`` if the files are broken."""
     catalog = current_app.extensions.get(_KEY)
     if catalog is None:
-        catalog = current_app.extensions[_KEY] = load_catalog(current_app.config["KALANSO_COURSES_DIR"])
+        catalog = current_app.extensions[_KEY] = load_catalog(
+            current_app.config["KALANSO_COURSES_DIR"], current_app.config["KALANSO"].contacts
+        )
     return catalog

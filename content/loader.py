@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from content.contacts import fill
 from content.model import (
     LANGUAGES,
     REVIEW_STATES,
@@ -70,9 +71,10 @@ def _valid_id(value: Any) -> bool:
 class _Reader:
     """Turns one parsed YAML document into a Course, collecting errors on the way."""
 
-    def __init__(self, source: str, errors: list[str]):
+    def __init__(self, source: str, errors: list[str], contacts: Mapping[str, str] | None = None):
         self.source = source
         self.errors = errors
+        self.contacts = dict(contacts or {})
 
     def error(self, where: str, message: str) -> None:
         self.errors.append(f"{self.source}: {where}: {message}")
@@ -100,7 +102,10 @@ class _Reader:
             if not isinstance(text, str) or not text.strip():
                 self.error(where, f"missing translation '{lang}'")
             else:
-                out[lang] = " ".join(text.split())
+                filled, problems = fill(" ".join(text.split()), lang, self.contacts)
+                for problem in problems:
+                    self.error(where, f"'{lang}': {problem}")
+                out[lang] = filled
         return out if len(out) == len(LANGUAGES) else None
 
     def audio(self, where: str, value: Any, default: str) -> dict[str, str]:
@@ -287,8 +292,13 @@ def _display(path: Path) -> str:
         return str(path)
 
 
-def read_courses(courses_dir: Path = COURSES_DIR) -> tuple[Catalog, list[str]]:
-    """Read every ``*.yaml`` file; return what loaded and every error found."""
+def read_courses(
+    courses_dir: Path = COURSES_DIR, contacts: Mapping[str, str] | None = None
+) -> tuple[Catalog, list[str]]:
+    """Read every ``*.yaml`` file; return what loaded and every error found.
+
+    ``contacts`` (contact key -> number, see ``content.contacts``) fills the ``{contacts}`` placeholders.
+    """
     errors: list[str] = []
     catalog = Catalog()
     files = sorted(courses_dir.glob("*.yaml"))
@@ -307,7 +317,7 @@ def read_courses(courses_dir: Path = COURSES_DIR) -> tuple[Catalog, list[str]]:
         except UnicodeDecodeError as exc:
             errors.append(f"{source}: file: not UTF-8 text ({exc.reason})")
             continue
-        course = _Reader(source, errors).course(data)
+        course = _Reader(source, errors, contacts).course(data)
         if course is None:
             continue
         if course.id in catalog.courses:
@@ -319,9 +329,9 @@ def read_courses(courses_dir: Path = COURSES_DIR) -> tuple[Catalog, list[str]]:
     return catalog, errors
 
 
-def load_catalog(courses_dir: Path = COURSES_DIR) -> Catalog:
+def load_catalog(courses_dir: Path = COURSES_DIR, contacts: Mapping[str, str] | None = None) -> Catalog:
     """The validated catalog; raises ContentError listing every problem."""
-    catalog, errors = read_courses(courses_dir)
+    catalog, errors = read_courses(courses_dir, contacts)
     if errors:
         raise ContentError(errors)
     return catalog

@@ -61,3 +61,53 @@ class CallSession(db.Model):
         UniqueConstraint("provider", "provider_call_id"),
         Index("ix_call_sessions_phone_created", "phone", "created_at"),
     )
+
+
+class AudioFallback(db.Model):
+    """How often a text was spoken without its recording (by language and stem): the most-needed recordings."""
+
+    __tablename__ = "audio_fallbacks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lang: Mapped[str] = mapped_column(String(2))
+    stem: Mapped[str] = mapped_column(String(200))
+    count: Mapped[int] = mapped_column(default=0)
+    first_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("lang", "stem"),)
+
+
+class CallbackStatus(enum.StrEnum):
+    PENDING = "pending"  # waiting for its due time (or for the calling window to open)
+    PLACED = "placed"  # the outbound call session was created and handed to the provider
+    SKIPPED = "skipped"  # not called back: opted out, or the daily cap was reached
+    FAILED = "failed"  # the provider refused the call
+
+
+class MissedCallCallback(db.Model):
+    """A listener rang and hung up (or we declined on purpose): call them back, for free."""
+
+    __tablename__ = "missed_call_callbacks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    listener_id: Mapped[int] = mapped_column(ForeignKey("listeners.id", ondelete="CASCADE"), index=True)
+    phone: Mapped[str] = mapped_column(String(20))
+    provider: Mapped[str] = mapped_column(String(20))  # the provider the missed call came through
+    status: Mapped[CallbackStatus] = mapped_column(
+        str_enum(CallbackStatus, "callback_status"), default=CallbackStatus.PENDING
+    )
+    reason: Mapped[str] = mapped_column(String(40), default="")  # why skipped or failed
+    missed_call_id: Mapped[int | None] = mapped_column(ForeignKey("call_sessions.id", ondelete="SET NULL"))
+    callback_call_id: Mapped[int | None] = mapped_column(ForeignKey("call_sessions.id", ondelete="SET NULL"))
+    missed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(default=0)
+    placed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        Index("ix_missed_call_callbacks_status_due", "status", "due_at"),
+        Index("ix_missed_call_callbacks_phone_due", "phone", "due_at"),
+    )

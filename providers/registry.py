@@ -36,3 +36,9 @@ def sms_sender_for(provider: str, settings: Settings | None = None) -> SmsSender
     """The sender of one named provider (a reply goes out the way its text came in)."""
     settings = settings or current_app.config["KALANSO"]
     return _factory(provider, "sms")(settings)
+
+
+def voice_dialer_for(provider: str, settings: Settings | None = None) -> VoiceDialer:
+    """The dialer of a named provider (a missed-call callback goes out through the provider it came in by)."""
+    settings = settings or current_app.config["KALANSO"]
+    return _factory(provider, "voice")(settings)

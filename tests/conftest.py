@@ -44,9 +44,14 @@ BASE_CONFIG = {
 }
 
 
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+FIXTURE_COURSES = FIXTURES / "courses"  # small and stable: channel tests depend on its exact texts
+FIXTURE_AUDIO = FIXTURES / "audio"  # empty: no recording, whatever `make audio` left in content/audio
+
+
 def make_app(database_url: str, **overrides: str) -> Flask:
     app = create_app({**BASE_CONFIG, "DATABASE_URL": database_url, **overrides})
-    app.config["TESTING"] = True
+    app.config.update(TESTING=True, KALANSO_COURSES_DIR=FIXTURE_COURSES, KALANSO_AUDIO_DIR=FIXTURE_AUDIO)
     return app
 
 
@@ -160,6 +165,13 @@ def runner(app):
 
 @pytest.fixture(scope="session")
 def catalog():
+    """The courses the test app serves (tests/fixtures/courses)."""
+    return load_catalog(FIXTURE_COURSES)
+
+
+@pytest.fixture(scope="session")
+def shipped_catalog():
+    """The real curriculum (content/courses)."""
     return load_catalog(COURSES_DIR)
 
 
@@ -179,3 +191,23 @@ def make_listener(app):
         return listener
 
     return make
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """The voice line's edge clock (``utcnow``), frozen at NOW; ``clock.set(t)`` moves it."""
+    import ivr.callbacks
+    import ivr.cli
+    import ivr.routes
+    import ivr.simulator
+
+    class Clock:
+        now = NOW
+
+        def set(self, moment: datetime) -> None:
+            self.now = moment
+
+    clock = Clock()
+    for module in (ivr.routes, ivr.simulator, ivr.cli, ivr.callbacks):
+        monkeypatch.setattr(module, "utcnow", lambda: clock.now)
+    return clock

@@ -96,3 +96,26 @@ def test_bad_rates_name_the_variable(name, value):
 def test_rates():
     s = Settings.from_env({"SMS_RATE_PER_SECOND": "30", "CALL_RATE_PER_SECOND": "2.5"})
     assert (s.sms_rate_per_second, s.call_rate_per_second) == (30.0, 2.5)
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("KALANSO_MISSED_CALL_CALLBACK", "maybe", "KALANSO_MISSED_CALL_CALLBACK must be true or false"),
+        ("KALANSO_MISSED_CALL_DELAY_SECONDS", "-1", "KALANSO_MISSED_CALL_DELAY_SECONDS must be a whole number"),
+        ("KALANSO_MISSED_CALL_DELAY_SECONDS", "soon", "KALANSO_MISSED_CALL_DELAY_SECONDS must be a whole number"),
+        ("KALANSO_MISSED_CALL_DAILY_CAP", "0", "KALANSO_MISSED_CALL_DAILY_CAP must be a whole number"),
+        ("KALANSO_MISSED_CALL_REJECT", "2", "KALANSO_MISSED_CALL_REJECT must be true or false"),
+    ],
+)
+def test_missed_call_settings_are_validated(name, value, message):
+    from config import ConfigError, load_settings
+
+    with pytest.raises(ConfigError, match=message):
+        load_settings({name: value})
+
+
+def test_missed_call_defaults():
+    from config import load_settings
+
+    settings = load_settings({})
+    assert (settings.missed_call_callback, settings.missed_call_delay_seconds) == (True, 30)
+    assert (settings.missed_call_daily_cap, settings.missed_call_reject) == (3, False)

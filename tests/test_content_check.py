@@ -166,3 +166,23 @@ def test_all_errors_are_reported_in_one_pass(runner, courses_copy):
 def test_empty_folder_is_an_error(runner, tmp_path):
     result = check(runner, tmp_path)
     assert result.exit_code == 1 and "no course files" in result.output
+
+
+def test_an_option_that_is_an_sms_keyword_is_an_error(runner, courses_copy):
+    edit(courses_copy, "money.yaml", lambda d: item(d, "ten-weeks")["options"][0]["text"].update(fr="Stop, 500 francs"))
+    result = check(runner, courses_copy)
+    assert result.exit_code == 1
+    assert "ERROR SMS: money › saving-a-little › ten-weeks: option 1 [fr] starts with the SMS keyword 'STOP'" in (
+        result.output
+    )
+
+
+def test_a_text_over_the_sms_segment_limit_is_refused_at_authoring_time(tmp_path):
+    from tests.conftest import make_app
+
+    app = make_app(f"sqlite:///{tmp_path / 'x.sqlite3'}", SMS_MAX_SEGMENTS="1")
+    result = app.test_cli_runner().invoke(args=["content", "check", "--courses", str(COURSES_DIR)])
+    assert result.exit_code == 1
+    errors = [line for line in result.output.splitlines() if line.startswith("ERROR SMS: ")]
+    assert errors and all("SMS_MAX_SEGMENTS" in e or "segment" in e for e in errors), errors[:3]
+    assert "ERROR SMS: money › saving-a-little [fr] › small-sums" in result.output

@@ -19,6 +19,7 @@ from tests.conftest import _require_postgres, make_app
 
 TABLES = {
     "alembic_version",
+    "audio_fallbacks",
     "call_sessions",
     "campaign_runs",
     "campaigns",
@@ -28,6 +29,7 @@ TABLES = {
     "listener_groups",
     "listeners",
     "messages",
+    "missed_call_callbacks",
     "quiz_answers",
 }
 

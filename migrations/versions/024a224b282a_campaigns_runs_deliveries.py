@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '024a224b282a'
-down_revision = 'aac327614c28'
+down_revision = 'ea9cd256b8aa'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,341 @@
+"""The voice line's menus as a small pure state machine (no Flask, database or provider here).
+
+A call's menu state is a JSON-able dict kept in ``CallSession.state``: the node the caller is at,
+misses at that node, the chosen course and lesson, and how the call began (``entry``). Each
+function takes the state, a ``Context`` (what the service knows about the listener) and one input,
+and returns a ``Step``: the new state, the lines to say, whether to listen for a key, and effects
+for the service to carry out (set the language, opt out, run a lesson turn in the engine).
+
+Keys (DESIGN.md): ``1``–``9`` choose, ``*`` repeats, ``0`` goes back; no key: prompt again up to
+twice, then goodbye; an invalid key: say so and prompt again (it counts as a miss too).
+Main menu: ``1`` continue where you stopped (offered when there is a lesson in progress),
+``2`` courses, ``3`` my progress, ``4`` change language, ``9`` never call me again (opt-out).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from content.model import Localized
+from engine import (
+    AskQuestion,
+    Digits,
+    End,
+    Feedback,
+    Input,
+    Invalid,
+    LessonComplete,
+    LessonIntro,
+    NoInput,
+    Result,
+    SayChunk,
+    Start,
+    Timeout,
+)
+
+MAX_MISSES = 3  # the third miss in a row at one menu ends the call, like the engine
+REPEAT, BACK = "*", "0"
+OPT_OUT_KEY = "9"
+LANGUAGE_KEYS = {"1": "bm", "2": "fr"}
+MAX_CHOICES = 8  # courses or lessons offered in one menu (keys 1..8)
+
+
+# --- what the menu says ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """One of the voice line's own prompts (``ivr/prompts.yaml``), optionally filled and in a set language."""
+
+    key: str
+    params: tuple[tuple[str, int], ...] = ()
+    lang: str | None = None
+
+
+@dataclass(frozen=True)
+class Said:
+    """A course text (title, chunk, question, feedback), with its recording."""
+
+    text: Localized
+
+
+Line = Prompt | Said
+
+
+# --- effects --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SetLanguage:
+    lang: str
+
+
+@dataclass(frozen=True)
+class OptOut:
+    pass
+
+
+@dataclass(frozen=True)
+class LessonTurn:
+    course_id: str
+    lesson_id: str
+    event: Input
+
+
+Effect = SetLanguage | OptOut | LessonTurn
+
+
+# --- what the menu knows --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LessonEntry:
+    id: str
+    title: Localized
+
+
+@dataclass(frozen=True)
+class CourseEntry:
+    id: str
+    title: Localized
+    lessons: tuple[LessonEntry, ...]
+
+
+@dataclass(frozen=True)
+class Context:
+    language: str | None  # None until the listener chooses
+    courses: tuple[CourseEntry, ...]
+    resume: tuple[str, str] | None = None  # (course id, lesson id) of a lesson in progress
+    completed: int = 0  # lessons completed
+    lessons: int = 0  # lessons offered
+    score: int = 0  # right answers in completed lessons
+    total: int = 0  # questions in completed lessons
+
+    def course(self, course_id: str | None) -> CourseEntry | None:
+        return next((c for c in self.courses if c.id == course_id), None)
+
+
+@dataclass(frozen=True)
+class Step:
+    state: dict[str, Any]
+    lines: tuple[Line, ...] = ()
+    listen: bool = True  # False: hang up after the lines
+    effects: tuple[Effect, ...] = ()
+    nodes: tuple[str, ...] = field(default=())  # nodes entered, in order (for the call's path)
+
+    def then(self, other: Step) -> Step:
+        return Step(
+            other.state, self.lines + other.lines, other.listen, self.effects + other.effects, self.nodes + other.nodes
+        )
+
+
+# --- inputs ---------------------------------------------------------------------------------------
+
+
+def begin(state: dict[str, Any], ctx: Context) -> Step:
+    """The call is answered (or the provider asks again for the current prompt)."""
+    node = state.get("node")
+    if node:  # a repeated first request: say the current node again
+        return _present(state, ctx, node)
+    if state.get("entry") == "lesson" and ctx.course(state.get("course_id")):
+        state = {**state, "node": "lesson", "misses": 0}
+        return Step(state, (Prompt("welcome-back"),), nodes=("lesson",)).then(_lesson(state, Start()))
+    if ctx.language is None:
+        return _enter(state, ctx, "language")
+    return Step(state, (Prompt("welcome-back"),)).then(_enter(state, ctx, "main"))
+
+
+def press(state: dict[str, Any], ctx: Context, digits: str) -> Step:
+    """The caller pressed ``digits``."""
+    node = state.get("node") or "main"
+    key = digits.strip()[:1]
+    if node == "lesson":
+        return _lesson(state, Digits(digits.strip()))
+    if node == "end":
+        return _goodbye(state)
+    if key == REPEAT:
+        return _present({**state, "misses": 0}, ctx, node)
+    handler = _HANDLERS.get(node, _main)
+    step = handler(state, ctx, key)
+    return step if step is not None else _miss(state, ctx, node, Prompt("invalid-key"))
+
+
+def silence(state: dict[str, Any], ctx: Context) -> Step:
+    """No key before the timeout."""
+    node = state.get("node") or "main"
+    if node == "lesson":
+        return _lesson(state, Timeout())
+    if node == "end":
+        return _goodbye(state)
+    return _miss(state, ctx, node, Prompt("no-input"))
+
+
+def lesson_result(state: dict[str, Any], ctx: Context, result: Result) -> Step:
+    """Say what the engine answered; when the lesson session ends, move on in the menus."""
+    lines: list[Line] = []
+    for step in result.steps:
+        lines.extend(_engine_lines(step))
+    ended = result.ended
+    if ended is None:
+        return Step(state, tuple(lines))
+    said = Step(state, tuple(lines))
+    if ended.reason in ("no_input", "hangup"):
+        return said.then(_goodbye(state) if ended.reason == "no_input" else Step(state, listen=False))
+    if state.get("entry") == "lesson":  # an outbound campaign call: offer the menu, or to stop calls
+        return said.then(_enter(state, ctx, "campaign_end"))
+    return said.then(_enter(state, ctx, "lessons"))
+
+
+# --- nodes ----------------------------------------------------------------------------------------
+
+
+def _enter(state: dict[str, Any], ctx: Context, node: str) -> Step:
+    state = {**state, "node": node, "misses": 0}
+    step = _present(state, ctx, node)
+    return replace(step, nodes=(node, *step.nodes))
+
+
+def _present(state: dict[str, Any], ctx: Context, node: str) -> Step:
+    if node == "language":
+        return Step(state, (Prompt("language-menu", lang="bm"), Prompt("language-menu", lang="fr")))
+    if node == "main":
+        lines: list[Line] = [Prompt("menu-resume")] if ctx.resume else []
+        return Step(state, (*lines, Prompt("menu-main")))
+    if node == "courses":
+        lines = [Prompt("courses-intro")]
+        for n, course in enumerate(ctx.courses[:MAX_CHOICES], start=1):
+            lines += [Said(course.title), Prompt(f"press-{n}")]
+        return Step(state, (*lines, Prompt("menu-keys")))
+    if node == "lessons":
+        course = ctx.course(state.get("course_id"))
+        if course is None:
+            return _enter(state, ctx, "courses")
+        lines = [Said(course.title), Prompt("lessons-intro")]
+        for n, lesson in enumerate(course.lessons[:MAX_CHOICES], start=1):
+            lines += [Said(lesson.title), Prompt(f"press-{n}")]
+        return Step(state, (*lines, Prompt("menu-keys")))
+    if node == "campaign_end":
+        return Step(state, (Prompt("campaign-end"),))
+    if node == "lesson":  # a repeated request in a lesson: the engine says the current item again
+        return _lesson(state, Start())
+    return _goodbye(state)
+
+
+def _main(state, ctx: Context, key: str) -> Step | None:
+    if key == "1" and ctx.resume:
+        course_id, lesson_id = ctx.resume
+        state = {**state, "node": "lesson", "misses": 0, "course_id": course_id, "lesson_id": lesson_id}
+        return replace(_lesson(state, Start()), nodes=("lesson",))
+    if key in ("1", "2"):
+        return _enter(state, ctx, "courses")
+    if key == "3":
+        return Step(state, (_progress_line(ctx),)).then(_enter(state, ctx, "main"))
+    if key == "4":
+        return _enter(state, ctx, "language")
+    if key == OPT_OUT_KEY:
+        return _opt_out(state)
+    if key == BACK:
+        return _present({**state, "misses": 0}, ctx, "main")
+    return None
+
+
+def _language(state, ctx: Context, key: str) -> Step | None:
+    lang = LANGUAGE_KEYS.get(key)
+    if lang is None:
+        return None
+    said = Step(state, (Prompt("language-set", lang=lang),), effects=(SetLanguage(lang),))
+    return said.then(_enter(state, replace(ctx, language=lang), "main"))
+
+
+def _courses(state, ctx: Context, key: str) -> Step | None:
+    if key == BACK:
+        return _enter(state, ctx, "main")
+    course = _choice(ctx.courses, key)
+    if course is None:
+        return None
+    return _enter({**state, "course_id": course.id}, ctx, "lessons")
+
+
+def _lessons(state, ctx: Context, key: str) -> Step | None:
+    if key == BACK:
+        return _enter(state, ctx, "courses")
+    course = ctx.course(state.get("course_id"))
+    lesson = _choice(course.lessons, key) if course else None
+    if lesson is None:
+        return None
+    state = {**state, "node": "lesson", "misses": 0, "lesson_id": lesson.id}
+    return replace(_lesson(state, Start()), nodes=("lesson",))
+
+
+def _campaign_end(state, ctx: Context, key: str) -> Step | None:
+    if key == "1":
+        return _enter({**state, "entry": "menu"}, ctx, "main")
+    if key == OPT_OUT_KEY:
+        return _opt_out(state)
+    return None
+
+
+_HANDLERS = {
+    "main": _main,
+    "language": _language,
+    "courses": _courses,
+    "lessons": _lessons,
+    "campaign_end": _campaign_end,
+}
+
+
+def _choice(entries, key: str):
+    if key.isdigit() and 1 <= int(key) <= min(len(entries), MAX_CHOICES):
+        return entries[int(key) - 1]
+    return None
+
+
+def _lesson(state: dict[str, Any], event: Input) -> Step:
+    return Step(state, effects=(LessonTurn(state["course_id"], state["lesson_id"], event),))
+
+
+def _miss(state: dict[str, Any], ctx: Context, node: str, why: Prompt) -> Step:
+    misses = int(state.get("misses") or 0) + 1
+    if misses >= MAX_MISSES:
+        return Step(state, (why,)).then(_goodbye(state))
+    state = {**state, "misses": misses}
+    return Step(state, (why,)).then(_present(state, ctx, node))
+
+
+def _opt_out(state: dict[str, Any]) -> Step:
+    state = {**state, "node": "end", "misses": 0}
+    return Step(state, (Prompt("opted-out"),), listen=False, effects=(OptOut(),), nodes=("opted_out",))
+
+
+def _goodbye(state: dict[str, Any]) -> Step:
+    state = {**state, "node": "end", "misses": 0}
+    return Step(state, (Prompt("goodbye"),), listen=False, nodes=("goodbye",))
+
+
+def _progress_line(ctx: Context) -> Prompt:
+    if not ctx.completed:
+        return Prompt("progress-none")
+    params = {"completed": ctx.completed, "lessons": ctx.lessons, "score": ctx.score, "total": ctx.total}
+    return Prompt("progress", params=tuple(params.items()))
+
+
+def _engine_lines(step) -> list[Line]:
+    if isinstance(step, LessonIntro):
+        return [Said(step.title)] + ([Prompt("lesson-resumed")] if step.resumed else [])
+    if isinstance(step, SayChunk):
+        return [Said(step.chunk.body)] + ([Prompt("chunk-keys")] if step.number == 1 else [])
+    if isinstance(step, AskQuestion):
+        return [Said(step.question.prompt)]
+    if isinstance(step, Feedback):
+        return [Said(step.text)]
+    if isinstance(step, Invalid):
+        return [Prompt("invalid-key")]
+    if isinstance(step, NoInput):
+        return [Prompt("no-input")]
+    if isinstance(step, LessonComplete):
+        lines: list[Line] = [Prompt("lesson-score", params=(("score", step.score), ("total", step.total)))]
+        return lines if step.first_time else [*lines, Prompt("lesson-done-again")]
+    if isinstance(step, End):
+        return []
+    raise TypeError(f"unknown engine step {step!r}")

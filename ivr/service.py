@@ -1,0 +1,276 @@
+"""The voice line's service: one provider-neutral event in, one provider-neutral voice turn out.
+
+It finds (or creates) the call session and the listener, runs the menu state machine
+(``ivr.menu``) and, inside lessons, the learning engine through ``listeners.progress.take_turn``
+(which saves the bookmark after every chunk and every answer), records the path of menu nodes
+and the call's status in our own words, and schedules the missed-call callback. It flushes; the
+edge (route, CLI) commits once. It never calls a provider.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from flask import current_app
+from sqlalchemy import select
+
+from content.catalog import get_catalog
+from engine import HangUp
+from extensions import db
+from ivr import menu
+from ivr.audio import utterance, utterances
+from ivr.callbacks import callback_pending, schedule_callback
+from ivr.models import CallSession, CallStatus, Direction
+from ivr.turn import CallEvent, CallRef, CallStarted, CallUpdate, Gather, KeysPressed, NoKeys, VoiceTurn
+from listeners.models import Channel, LessonProgress, Listener, ProgressStatus
+from listeners.phones import InvalidPhone, mask_phone, normalize_phone
+from listeners.progress import take_turn
+from listeners.service import find_or_create_listener, opt_out
+from signals import call_finished
+
+log = logging.getLogger(__name__)
+
+GATHER = Gather(num_digits=1, timeout_seconds=6)
+MISSED = (CallStatus.NO_ANSWER, CallStatus.BUSY, CallStatus.CANCELED, CallStatus.REJECTED)
+
+
+class UnknownCall(LookupError):
+    """Keys or a timeout for a call we have no record of."""
+
+
+def handle(event: CallEvent, now: datetime) -> VoiceTurn:
+    """Answer one webhook event. Raises ``UnknownCall`` or ``InvalidPhone`` for requests we cannot place."""
+    session = find_session(event.call)
+    if isinstance(event, CallUpdate):
+        return _update(session, event, now)
+    if session is None:
+        if not isinstance(event, CallStarted):
+            raise UnknownCall(f"{event.call.provider} call {event.call.provider_call_id!r} is unknown")
+        session = _new_inbound(event.call, now)
+    elif not session.provider_call_id:
+        session.provider_call_id = event.call.provider_call_id
+    listener = db.session.get(Listener, session.listener_id) if session.listener_id else None
+    if listener is None:
+        listener = find_or_create_listener(session.phone, now)
+        session.listener_id = listener.id
+    settings = current_app.config["KALANSO"]
+
+    if (
+        isinstance(event, CallStarted)
+        and session.direction == Direction.INBOUND
+        and not session.state.get("node")
+        and settings.missed_call_reject
+        and settings.missed_call_callback
+        and (schedule_callback(listener, session, now, settings) is not None or callback_pending(listener.phone))
+    ):
+        _set_status(session, CallStatus.REJECTED, "", now)
+        _visit(session, "rejected", now)
+        db.session.flush()
+        call_finished.send(session, now=now)
+        return VoiceTurn(say=(), gather=None, reject=True, session_id=session.id, node="rejected")
+
+    ctx = context(listener)
+    state = dict(session.state or {})
+    if isinstance(event, CallStarted):
+        step = menu.begin(state, ctx)
+    elif isinstance(event, KeysPressed):
+        step = menu.press(state, ctx, event.digits)
+    else:
+        assert isinstance(event, NoKeys)
+        step = menu.silence(state, ctx)
+    step = _apply(step, listener, ctx, now)
+
+    if session.status in (CallStatus.QUEUED, CallStatus.RINGING):
+        _set_status(session, CallStatus.IN_PROGRESS, session.provider_status, now)
+    session.state = step.state
+    for node in step.nodes:
+        _visit(session, node, now)
+    session.updated_at = now
+    lang = listener.language or settings.default_language
+    say = utterances(step.lines, lang, now)
+    db.session.flush()
+    return VoiceTurn(
+        say=say,
+        gather=GATHER if step.listen else None,
+        session_id=session.id,
+        node=step.state.get("node", ""),
+    )
+
+
+def apology(lang: str | None = None) -> VoiceTurn:
+    """A polite end for a request we cannot serve (no database needed, nothing counted)."""
+    lang = lang or current_app.config["KALANSO"].default_language
+    return VoiceTurn(say=(utterance(menu.Prompt("sorry"), lang, count=False),), gather=None, node="sorry")
+
+
+def find_session(call: CallRef) -> CallSession | None:
+    """By our reference (outbound calls), else by the provider's call id; else a just-placed
+    outbound call to the same number whose provider id is not stored yet (Africa's Talking)."""
+    if call.reference.isdigit():
+        session = db.session.get(CallSession, int(call.reference))
+        if session is not None and session.provider == call.provider:
+            return session
+    if call.provider_call_id:
+        session = db.session.scalars(
+            select(CallSession).filter_by(provider=call.provider, provider_call_id=call.provider_call_id)
+        ).first()
+        if session is not None:
+            return session
+    if call.direction == Direction.OUTBOUND and call.phone:
+        return db.session.scalars(
+            select(CallSession)
+            .filter_by(provider=call.provider, provider_call_id=None, direction=Direction.OUTBOUND)
+            .where(CallSession.phone == _e164_or_raw(call.phone))
+            .order_by(CallSession.id.desc())
+        ).first()
+    return None
+
+
+def context(listener: Listener) -> menu.Context:
+    """What the menus need to know about a listener: language, courses, lesson in progress, scores."""
+    catalog = get_catalog()
+    courses = tuple(
+        menu.CourseEntry(c.id, c.title, tuple(menu.LessonEntry(lesson.id, lesson.title) for lesson in c.lessons))
+        for c in catalog
+    )
+    offered = {(c.id, lesson.id) for c in courses for lesson in c.lessons}
+    rows = [
+        r
+        for r in db.session.scalars(
+            select(LessonProgress).filter_by(listener_id=listener.id).order_by(LessonProgress.updated_at.desc())
+        )
+        if (r.course_id, r.lesson_id) in offered
+    ]
+    resume = next(
+        ((r.course_id, r.lesson_id) for r in rows if r.status == ProgressStatus.IN_PROGRESS and _mid_lesson(r)), None
+    )
+    done = [r for r in rows if r.status == ProgressStatus.COMPLETED]
+    return menu.Context(
+        language=listener.language,
+        courses=courses,
+        resume=resume,
+        completed=len(done),
+        lessons=len(offered),
+        score=sum(r.best_score or 0 for r in done),
+        total=sum(r.total or 0 for r in done),
+    )
+
+
+def _mid_lesson(row: LessonProgress) -> bool:
+    bookmark = row.bookmark or {}
+    return bool(bookmark.get("started"))
+
+
+def _apply(step: menu.Step, listener: Listener, ctx: menu.Context, now: datetime) -> menu.Step:
+    """Carry out the menu's effects, in order; a lesson turn adds what the engine answered."""
+    out = menu.Step(step.state, step.lines, step.listen, (), step.nodes)
+    for effect in step.effects:
+        if isinstance(effect, menu.SetLanguage):
+            listener.language = effect.lang
+            if listener.consent_at is None:
+                listener.consent_at, listener.consent_channel = now, "voice"
+        elif isinstance(effect, menu.OptOut):
+            opt_out(listener, now, "voice")
+            log.info("listener %s opted out by key during a call", listener.id)
+        elif isinstance(effect, menu.LessonTurn):
+            course = get_catalog().course(effect.course_id)
+            result = take_turn(listener, course, effect.lesson_id, effect.event, channel=Channel.VOICE, now=now)
+            out = out.then(menu.lesson_result(step.state, ctx, result))
+    return out
+
+
+def _update(session: CallSession | None, event: CallUpdate, now: datetime) -> VoiceTurn:
+    """A status report or final notification: record it; a drop leaves the bookmark as saved."""
+    if session is None:
+        if not event.status.final or not event.call.phone:
+            raise UnknownCall(f"{event.call.provider} status for an unknown call")
+        session = _new_inbound(event.call, now)  # a call that never reached our voice webhook
+    elif not session.provider_call_id:
+        session.provider_call_id = event.call.provider_call_id
+    if event.duration_seconds is not None:
+        session.duration_seconds = event.duration_seconds
+    if event.cost is not None:
+        session.cost, session.currency = event.cost, event.currency[:3]
+    was_final = session.status.final
+    if was_final and not event.status.final:
+        session.provider_status = event.provider_status[:40]  # late, out-of-order progress report
+        db.session.flush()
+        return VoiceTurn(say=(), gather=None, session_id=session.id, node="status")
+    if not (session.status == CallStatus.REJECTED and event.status.final):
+        _set_status(session, event.status, event.provider_status, now)
+    else:
+        session.provider_status = event.provider_status[:40]
+    if event.status.final and not was_final:
+        _finish(session, now)
+    db.session.flush()
+    return VoiceTurn(say=(), gather=None, session_id=session.id, node="status")
+
+
+def hang_up(session: CallSession, now: datetime) -> None:
+    """The caller left (the simulator's hang-up button): final status, bookmark kept."""
+    if not session.status.final:
+        _set_status(session, CallStatus.COMPLETED, "hangup", now)
+        _finish(session, now)
+        db.session.flush()
+
+
+def _finish(session: CallSession, now: datetime) -> None:
+    session.ended_at = session.ended_at or now
+    _visit(session, "hangup" if session.answered_at else session.status.value, now)
+    listener = db.session.get(Listener, session.listener_id) if session.listener_id else None
+    state = session.state or {}
+    if listener is not None and state.get("node") == "lesson" and state.get("course_id"):
+        course = get_catalog().course(state["course_id"])
+        take_turn(listener, course, state["lesson_id"], HangUp(), channel=Channel.VOICE, now=now)
+        session.state = {**state, "node": "end"}
+    settings = current_app.config["KALANSO"]
+    if (
+        listener is not None
+        and session.direction == Direction.INBOUND
+        and session.status in MISSED
+        and settings.missed_call_callback
+    ):
+        schedule_callback(listener, session, now, settings)
+    call_finished.send(session, now=now)
+
+
+def _new_inbound(call: CallRef, now: datetime) -> CallSession:
+    listener = find_or_create_listener(call.phone, now)
+    session = CallSession(
+        provider=call.provider,
+        provider_call_id=call.provider_call_id or None,
+        listener_id=listener.id,
+        phone=listener.phone,
+        direction=call.direction,
+        status=CallStatus.RINGING,
+        state={"entry": "menu"},
+        path=[],
+        created_at=now,
+        updated_at=now,
+    )
+    db.session.add(session)
+    db.session.flush()
+    log.info("call %s from %s (%s)", session.id, mask_phone(listener.phone), call.provider)
+    return session
+
+
+def _set_status(session: CallSession, status: CallStatus, provider_status: str, now: datetime) -> None:
+    session.status = status
+    session.provider_status = (provider_status or "")[:40]
+    if status == CallStatus.IN_PROGRESS and session.answered_at is None:
+        session.answered_at = now
+    if status.final:
+        session.ended_at = session.ended_at or now
+    session.updated_at = now
+
+
+def _visit(session: CallSession, node: str, now: datetime) -> None:
+    session.path = [*(session.path or []), [now.isoformat(), node]]
+
+
+def _e164_or_raw(phone: str) -> str:
+    try:
+        return normalize_phone(phone)
+    except InvalidPhone:
+        return phone

@@ -1,0 +1,203 @@
+"""Africa's Talking voice: the secret path segment, callbacks parsed into our events, AT voice XML, calls.
+
+One callback URL per number, ``POST /ivr/at/<AT_CALLBACK_SECRET>/voice``, receives the first
+request of every call (inbound, and outbound with ``direction=Outbound``), the ``<GetDigits>``
+callbacks (``?ev=digits``), the ``<Redirect>`` that follows a GetDigits with no key
+(``?ev=timeout``: AT sends nothing on a timeout, it moves to the next action), and the final
+``isActive=0`` notification with duration and cost (answered with an empty ``<Response/>``).
+AT has no signature: the unguessable secret segment (and HTTPS) is the check; without a secret
+configured, every request is refused.
+
+AT's ``<Say>`` reads English only: recordings are played with ``<Play>``; a text without recording
+plays the French recording of the same item if there is one, else is read by ``<Say>`` (ivr/audio.py).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from decimal import Decimal, InvalidOperation
+from xml.etree import ElementTree as ET
+
+import requests
+from africastalking.Service import AfricasTalkingException
+from flask import Request
+
+from config import Settings
+from ivr.models import CallStatus, Direction
+from ivr.turn import CallEvent, CallRef, CallStarted, CallUpdate, KeysPressed, NoKeys, VoiceTurn
+from providers.africastalking.client import at_voice
+from providers.base import CallPlaceResult, OutboundCall, ProviderError
+
+NAME = "africastalking"
+SAY_VOICE = "woman"
+
+# callSessionState of the final notification -> our words
+SESSION_STATE = {
+    "completed": CallStatus.COMPLETED,
+    "notanswered": CallStatus.NO_ANSWER,
+    "failed": CallStatus.FAILED,
+    "aborted": CallStatus.FAILED,
+    "rejected": CallStatus.NO_ANSWER,
+    "ringing": CallStatus.RINGING,
+    "active": CallStatus.IN_PROGRESS,
+}
+# hangupCause of a call that was not answered -> our words (more precise than the state)
+UNANSWERED_CAUSE = {
+    "USER_BUSY": CallStatus.BUSY,
+    "ORIGINATOR_CANCEL": CallStatus.CANCELED,
+    "NO_ANSWER": CallStatus.NO_ANSWER,
+    "NO_USER_RESPONSE": CallStatus.NO_ANSWER,
+    "CALL_REJECTED": CallStatus.NO_ANSWER,
+    "SUBSCRIBER_ABSENT": CallStatus.NO_ANSWER,
+    "UNALLOCATED_NUMBER": CallStatus.FAILED,
+    "USER_NOT_REGISTERED": CallStatus.FAILED,
+    "SERVICE_UNAVAILABLE": CallStatus.FAILED,
+    "NORMAL_TEMPORARY_FAILURE": CallStatus.FAILED,
+}
+# entry status of the outbound call API -> our words
+CALL_API_STATUS = {"queued": CallStatus.QUEUED}
+DIRECTION = {"inbound": Direction.INBOUND, "outbound": Direction.OUTBOUND}
+
+
+def callback_path(settings: Settings) -> str:
+    return f"/ivr/at/{settings.at_callback_secret}/voice"
+
+
+# --- verify ---------------------------------------------------------------------------------------
+
+
+def verify(secret: str, settings: Settings) -> bool:
+    expected = settings.at_callback_secret
+    return bool(expected) and hmac.compare_digest(secret.encode(), expected.encode())
+
+
+# --- parse ----------------------------------------------------------------------------------------
+
+
+def parse(request: Request) -> CallEvent:
+    form = request.form
+    session_id = form.get("sessionId", "").strip()
+    if not session_id:
+        raise ValueError("no sessionId")
+    direction = DIRECTION.get(form.get("direction", "").strip().lower())
+    if direction is None:
+        raise ValueError(f"unknown direction {form.get('direction')!r}")
+    call = CallRef(NAME, session_id, form.get("callerNumber", "").strip(), direction)
+    active = form.get("isActive", "").strip()
+    if active == "0":
+        return _final(call, form)
+    if active != "1":
+        raise ValueError(f"isActive must be 0 or 1, got {active!r}")
+    digits = form.get("dtmfDigits", "").strip()
+    ev = request.args.get("ev", "")
+    if digits:
+        return KeysPressed(call, digits)
+    if ev in ("digits", "timeout"):
+        return NoKeys(call)
+    if not call.phone:
+        raise ValueError("no callerNumber")
+    return CallStarted(call)
+
+
+def _final(call: CallRef, form) -> CallUpdate:
+    state = form.get("callSessionState", "").strip()
+    status = SESSION_STATE.get(state.lower().replace(" ", ""), CallStatus.FAILED if state else CallStatus.COMPLETED)
+    cause = form.get("hangupCause", "").strip().upper()
+    if status != CallStatus.COMPLETED and cause in UNANSWERED_CAUSE:
+        status = UNANSWERED_CAUSE[cause]
+    if not status.final:
+        status = CallStatus.COMPLETED  # isActive=0 means the call is over
+    duration = form.get("durationInSeconds", "").strip()
+    try:
+        cost = float(Decimal(form.get("amount", "").strip())) if form.get("amount", "").strip() else None
+    except InvalidOperation:
+        cost = None
+    return CallUpdate(
+        call,
+        status,
+        "/".join(x for x in (state, cause) if x),
+        duration_seconds=int(duration) if duration.isdigit() else None,
+        cost=cost,
+        currency=form.get("currencyCode", "").strip()[:3],
+    )
+
+
+# --- render ---------------------------------------------------------------------------------------
+
+
+def render(turn: VoiceTurn, settings: Settings) -> str:
+    root = ET.Element("Response")
+    if turn.reject:
+        ET.SubElement(root, "Reject")
+    elif turn.gather is not None:
+        url = settings.public_base_url + callback_path(settings)
+        gather = ET.SubElement(
+            root,
+            "GetDigits",
+            timeout=str(turn.gather.timeout_seconds),
+            numDigits=str(turn.gather.num_digits),
+            finishOnKey="#",
+            callbackUrl=f"{url}?ev=digits",
+        )
+        _speak_all(gather, turn)
+        redirect = ET.SubElement(root, "Redirect")
+        redirect.text = f"{url}?ev=timeout"
+    else:
+        _speak_all(root, turn)  # the call ends after the last action
+    return '<?xml version="1.0" encoding="UTF-8"?>' + ET.tostring(root, encoding="unicode")
+
+
+def _speak_all(parent: ET.Element, turn: VoiceTurn) -> None:
+    for utterance in turn.say:
+        url = utterance.audio_url or utterance.alt_audio_url
+        if url:
+            ET.SubElement(parent, "Play", url=url)
+        else:
+            say = ET.SubElement(parent, "Say", voice=SAY_VOICE)
+            say.text = utterance.tts_text or utterance.text
+
+
+# --- outbound -------------------------------------------------------------------------------------
+
+
+class AfricasTalkingDialer:
+    """``POST /call`` through the SDK; the callbacks are correlated by the returned ``sessionId``
+    (the python SDK cannot send ``clientRequestId``; the service also matches a just-placed call by number)."""
+
+    name = NAME
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+
+    def place_call(self, call: OutboundCall) -> CallPlaceResult:
+        try:
+            answer = at_voice(self.settings).call(self.settings.at_voice_number, [call.to])
+        except ValueError as exc:  # the SDK's phone check
+            return CallPlaceResult(call.reference, call.to, CallStatus.FAILED, error=str(exc)[:200])
+        except (AfricasTalkingException, requests.RequestException) as exc:
+            raise ProviderError(str(exc)[:200]) from exc
+        if isinstance(answer, str):  # the SDK returns text unless the content type is exactly application/json
+            try:
+                answer = json.loads(answer)
+            except ValueError as exc:
+                raise ProviderError(f"unreadable answer from Africa's Talking: {answer[:100]!r}") from exc
+        entries = (answer or {}).get("entries") or []
+        if not entries:
+            error = str((answer or {}).get("errorMessage") or "no entry in the answer")
+            return CallPlaceResult(call.reference, call.to, CallStatus.FAILED, error=error[:200])
+        entry = entries[0]
+        word = str(entry.get("status", ""))
+        status = CALL_API_STATUS.get(word.lower(), CallStatus.FAILED)
+        return CallPlaceResult(
+            call.reference,
+            call.to,
+            status,
+            provider_call_id=entry.get("sessionId") or None,
+            provider_status=word,
+            error="" if status == CallStatus.QUEUED else word,
+        )
+
+
+def build(settings: Settings) -> AfricasTalkingDialer:
+    return AfricasTalkingDialer(settings)

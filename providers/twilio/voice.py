@@ -1,0 +1,178 @@
+"""Twilio voice: verify ``X-Twilio-Signature``, parse webhooks into our events, render TwiML, place calls.
+
+Webhooks: ``POST /ivr/twilio/voice`` (the first request of every call, inbound or outbound, and
+every ``<Gather>`` action: ``?ev=gather``; the ``<Redirect>`` after a Gather: ``?ev=timeout``) and
+``POST /ivr/twilio/status`` (status callbacks). ``<Gather actionOnEmptyResult="true">`` makes a
+timeout reach us; the ``<Redirect>`` after it is a second net should it ever fall through.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import requests
+from flask import Request
+from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.request_validator import RequestValidator
+from twilio.twiml.voice_response import VoiceResponse
+
+from config import Settings
+from ivr.models import CallStatus, Direction
+from ivr.turn import CallEvent, CallRef, CallStarted, CallUpdate, KeysPressed, NoKeys, Utterance, VoiceTurn
+from providers.base import CallPlaceResult, OutboundCall, ProviderError
+from providers.twilio.client import twilio_client
+
+NAME = "twilio"
+VOICE_PATH = "/ivr/twilio/voice"
+STATUS_PATH = "/ivr/twilio/status"
+TTS_LANGUAGE = "fr-FR"
+TTS_VOICE = "Polly.Lea"
+
+STATUS = {
+    "queued": CallStatus.QUEUED,
+    "initiated": CallStatus.QUEUED,
+    "ringing": CallStatus.RINGING,
+    "in-progress": CallStatus.IN_PROGRESS,
+    "answered": CallStatus.IN_PROGRESS,
+    "completed": CallStatus.COMPLETED,
+    "busy": CallStatus.BUSY,
+    "failed": CallStatus.FAILED,
+    "no-answer": CallStatus.NO_ANSWER,
+    "canceled": CallStatus.CANCELED,
+}
+DIRECTION = {"inbound": Direction.INBOUND, "outbound-api": Direction.OUTBOUND, "outbound-dial": Direction.OUTBOUND}
+
+
+# --- verify ---------------------------------------------------------------------------------------
+
+
+def candidate_urls(request: Request, settings: Settings) -> list[str]:
+    """The URL Twilio signed, as it may be seen here: directly, behind a proxy
+    (``X-Forwarded-Proto``/``X-Forwarded-Host``), or under ``PUBLIC_BASE_URL``."""
+    query = request.query_string.decode("latin-1")
+    path = request.path + (f"?{query}" if query else "")  # never request.full_path: it adds a lone "?"
+    proto = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip() or request.scheme
+    host = request.headers.get("X-Forwarded-Host", "").split(",")[0].strip() or request.host
+    public = urlsplit(settings.public_base_url)
+    urls = [f"{request.scheme}://{request.host}{path}", f"{proto}://{host}{path}"]
+    urls.append(f"{public.scheme}://{public.netloc}{public.path.rstrip('/')}{path}")
+    return list(dict.fromkeys(urls))
+
+
+def verify(request: Request, settings: Settings) -> bool:
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not signature or not settings.twilio_auth_token:
+        return False
+    validator = RequestValidator(settings.twilio_auth_token)
+    return any(validator.validate(url, request.form, signature) for url in candidate_urls(request, settings))
+
+
+# --- parse ----------------------------------------------------------------------------------------
+
+
+def _ref(request: Request) -> CallRef:
+    form = request.form
+    call_sid = form.get("CallSid", "").strip()
+    if not call_sid:
+        raise ValueError("no CallSid")
+    direction = DIRECTION.get(form.get("Direction", "inbound").strip().lower())
+    if direction is None:
+        raise ValueError(f"unknown Direction {form.get('Direction')!r}")
+    phone = form.get("From" if direction == Direction.INBOUND else "To", "").strip()
+    return CallRef(NAME, call_sid, phone, direction, request.args.get("ref", "").strip())
+
+
+def parse_voice(request: Request) -> CallEvent:
+    call = _ref(request)
+    ev = request.args.get("ev", "")
+    if ev == "gather":
+        digits = request.form.get("Digits", "").strip()
+        return KeysPressed(call, digits) if digits else NoKeys(call)
+    if ev == "timeout":
+        return NoKeys(call)
+    if not call.phone:
+        raise ValueError("no caller number")
+    return CallStarted(call)
+
+
+def parse_status(request: Request) -> CallUpdate:
+    call = _ref(request)
+    word = request.form.get("CallStatus", "").strip()
+    status = STATUS.get(word.lower())
+    if status is None:
+        raise ValueError(f"unknown CallStatus {word!r}")
+    duration = request.form.get("CallDuration", "").strip()
+    return CallUpdate(call, status, word, duration_seconds=int(duration) if duration.isdigit() else None)
+
+
+# --- render ---------------------------------------------------------------------------------------
+
+
+def _speak(parent, utterance: Utterance) -> None:
+    if utterance.audio_url:
+        parent.play(utterance.audio_url)
+    else:  # French TTS; a Bambara text without recording is read transliterated (ivr/audio.py)
+        parent.say(utterance.tts_text or utterance.text, language=TTS_LANGUAGE, voice=TTS_VOICE)
+
+
+def render(turn: VoiceTurn, settings: Settings) -> str:
+    response = VoiceResponse()
+    if turn.reject:
+        response.reject(reason="rejected")
+        return str(response)
+    if not turn.say and turn.gather is None:
+        return str(response)  # status callbacks: nothing to do
+    if turn.gather is None:
+        for utterance in turn.say:
+            _speak(response, utterance)
+        response.hangup()
+        return str(response)
+    base = settings.public_base_url + VOICE_PATH
+    gather = response.gather(
+        action=f"{base}?ev=gather",
+        method="POST",
+        input="dtmf",
+        num_digits=turn.gather.num_digits,
+        timeout=turn.gather.timeout_seconds,
+        finish_on_key="",
+        action_on_empty_result=True,
+    )
+    for utterance in turn.say:
+        _speak(gather, utterance)
+    response.redirect(f"{base}?ev=timeout", method="POST")
+    return str(response)
+
+
+# --- outbound -------------------------------------------------------------------------------------
+
+
+class TwilioDialer:
+    name = NAME
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+
+    def place_call(self, call: OutboundCall) -> CallPlaceResult:
+        base = self.settings.public_base_url
+        try:
+            created = twilio_client(self.settings).calls.create(
+                to=call.to,
+                from_=self.settings.twilio_number,
+                url=f"{base}{VOICE_PATH}?ref={call.reference}",
+                method="POST",
+                status_callback=f"{base}{STATUS_PATH}?ref={call.reference}",
+                status_callback_method="POST",
+                status_callback_event=["initiated", "ringing", "answered", "completed"],
+                timeout=45,
+            )
+        except TwilioRestException as exc:
+            return CallPlaceResult(call.reference, call.to, CallStatus.FAILED, error=f"{exc.code}: {exc.msg}"[:200])
+        except (TwilioException, requests.RequestException) as exc:
+            raise ProviderError(str(exc)) from exc
+        word = str(created.status or "queued")
+        status = STATUS.get(word, CallStatus.QUEUED)
+        return CallPlaceResult(call.reference, call.to, status, provider_call_id=created.sid, provider_status=word)
+
+
+def build(settings: Settings) -> TwilioDialer:
+    return TwilioDialer(settings)

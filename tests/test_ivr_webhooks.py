@@ -1,0 +1,293 @@
+"""The voice line end to end, per provider: the providers' exact parameter sets in, the exact XML out,
+and the rows written. One table of steps (a first call dropped mid-lesson, then a second call that
+resumes, completes the lesson, hears its progress and opts out) runs over Twilio and Africa's Talking.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from extensions import db
+from ivr.audio import transliterate_for_tts
+from ivr.models import CallSession, CallStatus, Direction
+from ivr.prompts import prompt
+from listeners.models import LessonProgress, Listener, ProgressStatus, QuizAnswer
+from tests import voice_support as w
+
+
+def P(key: str, lang: str = "fr", **params: Any) -> str:
+    text = prompt(key).text(lang).format(**params)
+    return transliterate_for_tts(text) if lang == "bm" else text
+
+
+@dataclass
+class Wire:
+    """How one provider's requests and answers look."""
+
+    name: str
+
+    def start(self, client, call: int):
+        if self.name == "twilio":
+            return w.post_twilio(client, "/ivr/twilio/voice", w.twilio_call(CallSid=_sid(call)))
+        return client.post(w.AT_URL, data=w.at_call(sessionId=f"ATVId_{call}"))
+
+    def key(self, client, call: int, digits: str | None):
+        if self.name == "twilio":
+            return w.post_twilio(
+                client, "/ivr/twilio/voice?ev=gather", w.twilio_gather(digits) | {"CallSid": _sid(call)}
+            )
+        params = w.at_call(sessionId=f"ATVId_{call}")
+        if digits is not None:
+            params["dtmfDigits"] = digits
+        return client.post(f"{w.AT_URL}?ev=digits", data=params)
+
+    def final(self, client, call: int):
+        if self.name == "twilio":
+            return w.post_twilio(client, "/ivr/twilio/status", w.twilio_status("completed") | {"CallSid": _sid(call)})
+        return client.post(w.AT_URL, data=w.at_final() | {"sessionId": f"ATVId_{call}"})
+
+    def gather(self, *texts: str) -> str:
+        return w.twiml_gather(*texts) if self.name == "twilio" else w.at_gather(*texts)
+
+    def hangup(self, *texts: str) -> str:
+        return w.twiml_hangup(*texts) if self.name == "twilio" else w.at_end(*texts)
+
+    @property
+    def empty(self) -> str:
+        return w.TWIML_EMPTY if self.name == "twilio" else w.AT_EMPTY
+
+    @property
+    def duration(self) -> int:
+        return 47 if self.name == "twilio" else 39
+
+
+def _sid(call: int) -> str:
+    return f"CA{call:032d}"
+
+
+def _listener() -> Listener:
+    return db.session.scalars(select(Listener).filter_by(phone=w.CALLER)).one()
+
+
+def _progress() -> LessonProgress:
+    return db.session.scalars(select(LessonProgress)).one()
+
+
+def _session(wire: Wire, call: int) -> CallSession:
+    provider_id = _sid(call) if wire.name == "twilio" else f"ATVId_{call}"
+    return db.session.scalars(select(CallSession).filter_by(provider_call_id=provider_id)).one()
+
+
+def _steps(catalog):
+    course = catalog.course("child-labour")
+    lesson = course.lesson("what-is-child-labour")
+    chunk, awa, moussa = lesson.items
+    fr = lambda localized: localized.text("fr")  # noqa: E731
+    main = [P("menu-main")]
+    language_menu = [P("language-menu", "bm"), P("language-menu")]
+    score = P("lesson-score", score=1, total=2)
+    progress = P("progress", completed=1, lessons=_lessons(catalog), score=1, total=2)
+    opted_out = lambda: _listener().opted_out and _listener().opted_out_channel == "voice"  # noqa: E731
+    lessons_menu = [fr(course.title), P("lessons-intro"), fr(lesson.title), P("press-1"), P("menu-keys")]
+    courses_menu = [P("courses-intro")]
+    for n, c in enumerate(catalog, start=1):
+        courses_menu += [fr(c.title), P(f"press-{n}")]
+    courses_menu.append(P("menu-keys"))
+    # (call, action, digits, expected answer: (kind, texts), check of the database)
+    return [
+        (1, "start", None, ("gather", language_menu), lambda: _listener().language is None),
+        (1, "key", "2", ("gather", [P("language-set"), *main]), lambda: _listener().language == "fr"),
+        (1, "key", "2", ("gather", courses_menu), None),
+        (1, "key", str(list(catalog).index(course) + 1), ("gather", lessons_menu), None),
+        (
+            1, "key", "1", ("gather", [fr(lesson.title), fr(chunk.body), P("chunk-keys")]),
+            lambda: _progress().status == ProgressStatus.IN_PROGRESS and _progress().bookmark["index"] == 0,
+        ),
+        (1, "key", "*", ("gather", [fr(chunk.body), P("chunk-keys")]), lambda: _progress().bookmark["index"] == 0),
+        (1, "key", "1", ("gather", [fr(awa.prompt)]), lambda: _progress().bookmark["index"] == 1),
+        (
+            1, "key", "2", ("gather", [fr(awa.feedback_wrong), fr(moussa.prompt)]),
+            lambda: [(a.question_id, a.correct) for a in db.session.scalars(select(QuizAnswer))] == [(awa.id, False)],
+        ),
+        (1, "key", "7", ("gather", [P("invalid-key"), fr(moussa.prompt)]), lambda: _progress().bookmark["misses"] == 1),
+        (1, "key", None, ("gather", [P("no-input"), fr(moussa.prompt)]), lambda: _progress().bookmark["misses"] == 2),
+        (1, "key", "0", ("gather", [fr(awa.prompt)]), lambda: _progress().bookmark["index"] == 1),
+        (1, "key", "1", ("gather", [fr(awa.feedback_correct), fr(moussa.prompt)]), None),
+        # the caller hangs up mid-lesson: the final status leaves the bookmark where it was
+        (1, "final", None, ("empty", []), lambda: _progress().bookmark["index"] == 2),
+        (2, "start", None, ("gather", [P("welcome-back"), P("menu-resume"), *main]), None),
+        (2, "key", "1", ("gather", [fr(lesson.title), P("lesson-resumed"), fr(moussa.prompt)]), None),
+        (
+            2, "key", "2", ("gather", [fr(moussa.feedback_correct), score, *lessons_menu]),
+            lambda: (_progress().status, _progress().score, _progress().total) == (ProgressStatus.COMPLETED, 1, 2),
+        ),
+        (2, "key", "0", ("gather", courses_menu), None),
+        (2, "key", "0", ("gather", main), None),
+        (2, "key", "3", ("gather", [progress, *main]), None),
+        (2, "key", "9", ("hangup", [P("opted-out")]), opted_out),
+        (2, "final", None, ("empty", []), None),
+    ]  # fmt: skip
+
+
+def _lessons(catalog) -> int:
+    return sum(len(c.lessons) for c in catalog)
+
+
+@pytest.mark.parametrize("provider", ["twilio", "africastalking"])
+def test_a_dropped_call_resumes_and_the_lesson_completes(provider, backend, client, catalog, clock):
+    wire = Wire(provider)
+    for n, (call, action, digits, (kind, texts), check) in enumerate(_steps(catalog)):
+        if action == "start":
+            response = wire.start(client, call)
+        elif action == "key":
+            response = wire.key(client, call, digits)
+        else:
+            response = wire.final(client, call)
+        assert response.status_code == 200, n
+        assert response.mimetype == "text/xml"
+        expected = {"gather": wire.gather, "hangup": wire.hangup}.get(kind, lambda *_: wire.empty)(*texts)
+        assert response.get_data(as_text=True) == expected, f"step {n}: {action} {digits}"
+        if check is not None:
+            assert check(), f"step {n}: database check"
+
+    first, second = _session(wire, 1), _session(wire, 2)
+    assert (first.status, first.direction, first.duration_seconds) == (
+        CallStatus.COMPLETED,
+        Direction.INBOUND,
+        wire.duration,
+    )
+    assert [node for _, node in first.path] == ["language", "main", "courses", "lessons", "lesson", "hangup"]
+    assert [node for _, node in second.path] == [
+        "main", "lesson", "lessons", "courses", "main", "main", "opted_out", "hangup",
+    ]  # fmt: skip
+    assert all(at == w_now for at, _ in first.path for w_now in [clock.now.isoformat()])
+    if provider == "africastalking":
+        assert (float(first.cost), first.currency, first.provider_status) == (
+            147.44,
+            "XOF",
+            "Completed/NORMAL_CLEARING",
+        )
+
+
+@pytest.mark.parametrize("provider", ["twilio", "africastalking"])
+def test_three_misses_in_a_menu_say_goodbye(provider, client, clock):
+    wire = Wire(provider)
+    wire.start(client, 1)
+    assert wire.key(client, 1, None).get_data(as_text=True) == wire.gather(
+        P("no-input"), P("language-menu", "bm"), P("language-menu")
+    )
+    assert wire.key(client, 1, "7").get_data(as_text=True) == wire.gather(
+        P("invalid-key"), P("language-menu", "bm"), P("language-menu")
+    )
+    assert wire.key(client, 1, None).get_data(as_text=True) == wire.hangup(P("no-input"), P("goodbye"))
+    assert [node for _, node in _session(wire, 1).path] == ["language", "goodbye"]
+
+
+def test_bambara_caller_hears_transliterated_bambara_on_twilio(client, catalog, clock):
+    wire = Wire("twilio")
+    wire.start(client, 1)
+    body = wire.key(client, 1, "1").get_data(as_text=True)
+    assert body == w.twiml_gather(P("language-set", "bm"), P("menu-main", "bm"))
+    assert "ɛ" not in body and "è" in body
+    assert _listener().language == "bm"
+
+
+def test_a_timeout_falls_through_to_the_redirect_on_twilio(client, clock):
+    w.post_twilio(client, "/ivr/twilio/voice", w.twilio_call())
+    response = w.post_twilio(client, "/ivr/twilio/voice?ev=timeout", w.twilio_call(CallStatus="in-progress"))
+    assert response.get_data(as_text=True) == w.twiml_gather(
+        P("no-input"), P("language-menu", "bm"), P("language-menu")
+    )
+
+
+def test_twilio_gather_with_empty_digits_is_a_timeout(client, clock):
+    w.post_twilio(client, "/ivr/twilio/voice", w.twilio_call())
+    response = w.post_twilio(client, "/ivr/twilio/voice?ev=gather", w.twilio_gather(""))
+    assert response.get_data(as_text=True) == w.twiml_gather(
+        P("no-input"), P("language-menu", "bm"), P("language-menu")
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/ivr/twilio/voice?ev=gather", w.twilio_gather("1")),  # keys for a call we never saw
+        ("/ivr/twilio/voice", {"AccountSid": w.ACCOUNT_SID}),  # no CallSid
+        ("/ivr/twilio/voice", w.twilio_call(From="not-a-number")),  # junk caller
+        ("/ivr/twilio/voice", w.twilio_call(Direction="sideways")),
+        ("/ivr/twilio/status", w.twilio_call(CallStatus="exploded")),
+    ],
+)
+def test_twilio_surprises_end_politely(path, params, client, clock):
+    response = w.post_twilio(client, path, params)
+    assert response.status_code == 200
+    expected = w.TWIML_EMPTY if "status" in path else w.twiml_hangup(P("sorry"))
+    assert response.get_data(as_text=True) == expected
+    assert db.session.scalars(select(CallSession)).all() == []
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        w.at_call(dtmfDigits="1", sessionId="ATVId_unknown"),
+        {"isActive": "1"},
+        w.at_call(isActive="maybe"),
+        w.at_call(direction="Sideways"),
+        w.at_call(callerNumber="junk"),
+    ],
+)
+def test_at_surprises_end_politely(params, client, clock):
+    response = client.post(w.AT_URL, data=params)
+    assert response.status_code == 200
+    assert response.get_data(as_text=True) == w.at_end(P("sorry"))
+    assert db.session.scalars(select(CallSession)).all() == []
+
+
+def test_a_database_hiccup_still_answers_xml(client, clock, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    import ivr.service
+
+    def broken(*args, **kwargs):
+        raise OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(ivr.service, "find_session", broken)
+    response = w.post_twilio(client, "/ivr/twilio/voice", w.twilio_call())
+    assert response.status_code == 200
+    assert response.get_data(as_text=True) == w.twiml_hangup(P("sorry"))
+    response = client.post(w.AT_URL, data=w.at_call())
+    assert response.get_data(as_text=True) == w.at_end(P("sorry"))
+
+
+def test_at_final_notification_with_a_literal_plus_and_encoded_plus(client, clock):
+    client.post(w.AT_URL, data=w.at_call())
+    for start in ("2025-11-24+10:00:00", "2025-11-24 10:00:00"):
+        response = client.post(w.AT_URL, data=w.at_final() | {"callStartTime": start})
+        assert response.get_data(as_text=True) == w.AT_EMPTY
+    session = db.session.scalars(select(CallSession)).one()
+    assert (session.status, session.duration_seconds) == (CallStatus.COMPLETED, 39)
+    assert [node for _, node in session.path].count("hangup") == 1  # the second notification changes nothing
+
+
+def test_call_finished_is_sent_once(backend, client, clock):
+    from signals import call_finished
+
+    seen = []
+
+    def receiver(sender, now):
+        seen.append((sender.id, sender.status, now))
+
+    call_finished.connect(receiver)
+    try:
+        w.post_twilio(client, "/ivr/twilio/voice", w.twilio_call())
+        w.post_twilio(client, "/ivr/twilio/status", w.twilio_status("completed"))
+        w.post_twilio(client, "/ivr/twilio/status", w.twilio_status("in-progress"))  # late, out of order
+        w.post_twilio(client, "/ivr/twilio/status", w.twilio_status("completed"))
+    finally:
+        call_finished.disconnect(receiver)
+    assert len(seen) == 1 and seen[0][1] == CallStatus.COMPLETED and seen[0][2] == clock.now
+    assert db.session.scalars(select(CallSession)).one().status == CallStatus.COMPLETED

@@ -60,10 +60,19 @@ def _lesson(value: Any, catalog: Catalog) -> tuple[str, str]:
     return course_id, lesson_id
 
 
-def _message(value: Any) -> dict[str, str]:
+def _message(value: Any, settings: Settings) -> dict[str, str]:
+    """A text per language that fits the SMS segment limit once encoded (refused now, never cut later)."""
+    from sms.encoding import MessageTooLong, check_length, for_sms
+
     if not isinstance(value, dict) or not all(isinstance(value.get(k), str) and value[k].strip() for k in ("fr", "bm")):
         raise CampaignError("message: expected a text in both languages, {fr: ..., bm: ...}")
-    return {"fr": value["fr"].strip(), "bm": value["bm"].strip()}
+    out = {lang: value[lang].strip() for lang in ("fr", "bm")}
+    for lang, text in out.items():
+        try:
+            check_length(for_sms(text, transliterate=settings.sms_transliterate), settings)
+        except MessageTooLong as exc:
+            raise CampaignError(f"message {lang}: {exc}") from exc
+    return out
 
 
 def apply_definition(
@@ -90,8 +99,10 @@ def apply_definition(
     message: dict[str, str] = {}
     if data.get("lesson") is not None:
         course_id, lesson_id = _lesson(data["lesson"], catalog)
+    elif channel == Channel.VOICE:
+        raise CampaignError("a voice campaign calls listeners with a lesson: give lesson, or use channel sms")
     else:
-        message = _message(data["message"])
+        message = _message(data["message"], settings)
     sched = dict(data.get("schedule") or {})
     kind = str(sched.pop("kind", "")).lower()
     try:
@@ -109,7 +120,7 @@ def apply_definition(
             if "lesson_id" in step:
                 _lesson(f"{step.get('course_id', course_id)}/{step['lesson_id']}", catalog)
             if "message" in step:
-                step["message"] = _message(step["message"])
+                step["message"] = _message(step["message"], settings)
     try:
         retries = int(data.get("max_retries", 3))
     except (TypeError, ValueError) as exc:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from ivr.models import CallStatus
@@ -44,6 +45,14 @@ class SmsSender(Protocol):
 
     def send(self, messages: Sequence[OutboundSms]) -> list[SmsSendResult]:
         """Hand messages to the provider; one result per message, in order. Called after commit."""
+        ...
+
+
+class SentLookup(Protocol):
+    """Optional, for senders whose provider can be asked what it received (reconciling a crashed send)."""
+
+    def find_sent(self, message: OutboundSms, since: datetime) -> SmsSendResult | None:
+        """The provider's record of this message if it received it since ``since``, else None."""
         ...
 
 

@@ -108,6 +108,28 @@ def handle_incoming(
     return replies
 
 
+def lesson_texts(
+    listener: Listener,
+    course: Course,
+    lesson_id: str,
+    now: datetime,
+    *,
+    settings: Settings | None = None,
+    catalog: Catalog | None = None,
+) -> list[str]:
+    """Start (or resume) a lesson for a listener by SMS — its chunks and first question — as the texts
+    to send (campaigns). Records the turn like a listener's own QUIZ would; never commits."""
+    settings = settings or current_app.config["KALANSO"]
+    line = _Line(listener, catalog or get_catalog(), now, settings)
+    line.run(course, lesson_id, Start())
+    return _pack(line.texts, settings)
+
+
+def pack(texts: list[str], settings: Settings) -> list[str]:
+    """Texts joined or split into SMS that fit ``SMS_MAX_SEGMENTS`` (see ``_pack``)."""
+    return _pack(texts, settings)
+
+
 def _first_contact(listener: Listener) -> bool:
     seen = db.session.scalars(
         select(Message.id).where(Message.listener_id == listener.id, Message.direction == Direction.INBOUND).limit(1)

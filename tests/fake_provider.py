@@ -25,6 +25,7 @@ class Store:
         self.lock = threading.Lock()
         self.messages: list[dict] = []  # {"sid", "to", "body", "at", "provider"}
         self.calls: list[dict] = []
+        self.requests: Counter = Counter()  # path -> number of requests
 
     def add_message(self, provider: str, to: str, body: str) -> dict:
         record = {
@@ -94,6 +95,8 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         url = urlparse(self.path)
         form = self._form()
+        with self.store.lock:
+            self.store.requests[url.path] += 1
         parts = url.path.strip("/").split("/")
         if url.path.endswith("/Messages.json"):  # Twilio create message
             record = self.store.add_message("twilio", form["To"][0], form["Body"][0])

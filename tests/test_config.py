@@ -96,6 +96,8 @@ def test_bad_rates_name_the_variable(name, value):
 def test_rates():
     s = Settings.from_env({"SMS_RATE_PER_SECOND": "30", "CALL_RATE_PER_SECOND": "2.5"})
     assert (s.sms_rate_per_second, s.call_rate_per_second) == (30.0, 2.5)
+
+
 @pytest.mark.parametrize(
     ("name", "value", "message"),
     [

@@ -8,6 +8,7 @@ import itertools
 import threading
 from collections import deque
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 
 from config import Settings
 from providers.base import OutboundSms, SmsSendResult
@@ -64,6 +65,16 @@ class LocalSmsSender:
                     )
                 )
         return results
+
+    def find_sent(self, message: OutboundSms, since: datetime) -> SmsSendResult | None:
+        """The simulator's outbox knows exactly what it received."""
+        with _lock:
+            for index, sent in enumerate(OUTBOX):
+                if sent.reference == message.reference:
+                    return SmsSendResult(
+                        message.reference, message.to, MessageStatus.SENT, f"local-{index:08d}-{sent.reference}", "sent"
+                    )
+        return None
 
 
 def build(settings: Settings | None = None) -> LocalSmsSender:

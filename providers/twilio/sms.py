@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.request_validator import RequestValidator
 
 from config import Settings
-from providers.base import OutboundSms, SmsSendResult
+from providers.base import OutboundSms, ProviderError, SmsSendResult
 from providers.twilio.client import twilio_client
 from sms.events import DeliveryReport, IncomingSms
 from sms.models import MessageStatus
@@ -108,6 +109,20 @@ class TwilioSmsSender:
             provider_status=word,
             error=str(created.error_code or ""),
         )
+
+    def find_sent(self, message: OutboundSms, since: datetime) -> SmsSendResult | None:
+        """Ask Twilio for a message to ``message.to`` with the same body, sent since ``since``."""
+        try:
+            found = self.client.messages.list(to=message.to, date_sent_after=since - timedelta(minutes=5), limit=50)
+        except (TwilioException, OSError) as exc:
+            raise ProviderError(f"twilio look-up failed: {exc.__class__.__name__}") from exc
+        for item in found:
+            if (item.body or "") == message.body:
+                word = str(item.status or "queued").lower()
+                return SmsSendResult(
+                    message.reference, message.to, STATUS.get(word, MessageStatus.QUEUED), item.sid, word
+                )
+        return None
 
 
 def build(settings: Settings) -> TwilioSmsSender:

@@ -1,0 +1,183 @@
+"""Campaigns through the real channel services: SMS and voice over the local simulator, and the
+Twilio and Africa's Talking SDKs against a fake provider server on 127.0.0.1."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from campaigns.dispatch import Pacer, dispatch_due, reconcile
+from campaigns.expand import expand_due
+from campaigns.models import Delivery, DeliveryStatus
+from campaigns.ports import SmsPort, VoicePort
+from campaigns.report import campaign_report
+from campaigns.service import change_state, upsert_from_definition
+from extensions import db
+from ivr.models import CallSession, CallStatus
+from listeners.models import LessonProgress, ProgressStatus
+from sms.events import DeliveryReport
+from sms.models import Message, MessageStatus, Purpose
+from sms.outbound import apply_report
+from tests.fake_provider import FakeProviderServer
+
+TEN = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+
+
+def pacer():
+    return Pacer(1000.0, clock=lambda: 0.0, sleep=lambda s: None)
+
+
+def campaign_for(app, catalog, **overrides):
+    data = {
+        "name": "Test",
+        "channel": "sms",
+        "lesson": "money/saving-a-little",
+        "schedule": {"kind": "once", "at": "2026-11-24T10:00"},
+    }
+    data.update(overrides)
+    data = {k: v for k, v in data.items() if v is not None}
+    campaign = upsert_from_definition(data, catalog, app.config["KALANSO"], TEN)
+    change_state(campaign, "schedule", TEN)
+    expand_due(app.config["KALANSO"], TEN)
+    db.session.commit()
+    return campaign
+
+
+def run(port, app, now=TEN):
+    return dispatch_due(port, app.config["KALANSO"], lambda: now, pacer=pacer())
+
+
+def deliveries(campaign):
+    return db.session.scalars(select(Delivery).filter_by(campaign_id=campaign.id).order_by(Delivery.id)).all()
+
+
+def test_sms_message_campaign_over_the_simulator(backend, app, catalog, make_listener):
+    bm = make_listener(language="bm")
+    fr = make_listener(language="fr")
+    campaign = campaign_for(
+        app, catalog, lesson=None,
+        message={"fr": "Le quiz de la semaine arrive : répondez QUIZ.", "bm": "Dɔgɔkun ɲininkaliw: QUIZ ci."},
+    )  # fmt: skip
+    report = run(SmsPort(app.config["KALANSO"], lambda: TEN), app)
+    assert (report.claimed, report.handed) == (2, 2)
+    messages = {m.listener_id: m for m in db.session.scalars(select(Message))}
+    assert messages[bm.id].body == "Dògòkun nyininkaliw: QUIZ ci."  # transliterated into GSM-7
+    assert (messages[bm.id].encoding, messages[bm.id].segments) == ("GSM-7", 1)
+    assert messages[fr.id].purpose == Purpose.CAMPAIGN and messages[fr.id].status == MessageStatus.SENT
+    assert {d.status for d in deliveries(campaign)} == {DeliveryStatus.SENT}
+    apply_report(
+        DeliveryReport("local", messages[fr.id].provider_message_id, MessageStatus.DELIVERED, "delivered"), TEN
+    )
+    db.session.commit()
+    statuses = {d.listener_id: d.status for d in deliveries(campaign)}
+    assert statuses == {bm.id: DeliveryStatus.SENT, fr.id: DeliveryStatus.DELIVERED}
+
+
+def test_sms_lesson_campaign_then_the_listener_answers_and_completes(backend, app, client, catalog, make_listener):
+    listener = make_listener(language="fr")
+    campaign = campaign_for(app, catalog)
+    run(SmsPort(app.config["KALANSO"], lambda: TEN), app)
+    messages = db.session.scalars(select(Message).order_by(Message.id)).all()
+    text = "\n".join(m.body for m in messages)
+    assert "Fatoumata" in messages[0].body and "1) 500 francs" in text  # the chunk, then the first question
+    (delivery,) = deliveries(campaign)
+    assert delivery.message_id == messages[0].id and all(m.purpose == Purpose.CAMPAIGN for m in messages)
+    response = client.post("/simulator/sms/send", json={"phone": listener.phone, "text": "2"})
+    assert response.status_code == 200
+    progress = db.session.scalars(select(LessonProgress)).one()
+    assert progress.status == ProgressStatus.COMPLETED
+    db.session.expire_all()
+    (delivery,) = deliveries(campaign)
+    assert delivery.completed_at is not None
+    assert campaign_report(campaign).completion_rate == 100.0
+
+
+def test_after_stop_by_sms_the_campaign_sends_nothing_to_that_number(backend, app, client, catalog, make_listener):
+    stopper = make_listener(language="fr")
+    other = make_listener(language="fr")
+    campaign = campaign_for(app, catalog, lesson=None, message={"fr": "Bonjour", "bm": "I ni ce"})
+    assert client.post("/simulator/sms/send", json={"phone": stopper.phone, "text": "STOP"}).status_code == 200
+    before = {m.id for m in db.session.scalars(select(Message))}
+    run(SmsPort(app.config["KALANSO"], lambda: TEN), app)
+    sent = [m for m in db.session.scalars(select(Message)) if m.id not in before]
+    assert [m.listener_id for m in sent] == [other.id]
+    statuses = {d.listener_id: d.status for d in deliveries(campaign)}
+    assert statuses[stopper.id] == DeliveryStatus.OPTED_OUT
+
+
+def test_voice_lesson_campaign_rings_the_simulator_and_counts_the_answer(
+    backend, app, client, catalog, make_listener, clock
+):
+    app.config["KALANSO"] = replace(app.config["KALANSO"], voice_provider="local")
+    listener = make_listener(language="fr")
+    campaign = campaign_for(app, catalog, channel="voice")
+    report = run(VoicePort(app.config["KALANSO"], lambda: TEN), app)
+    assert report.handed == 1
+    (delivery,) = deliveries(campaign)
+    session = db.session.get(CallSession, delivery.call_session_id)
+    assert session.state["entry"] == "lesson" and session.state["campaign_delivery_id"] == delivery.id
+    incoming = client.get(f"/simulator/incoming?phone={listener.phone}").get_json()["call"]
+    turn = client.post(
+        "/simulator/voice", json={"action": "answer", "call": incoming, "phone": listener.phone}
+    ).get_json()
+    assert "Fatoumata" in " ".join(line["text"] for line in turn["lines"])
+    for key in ("1", "2"):  # continue after the chunk, then the right answer
+        turn = client.post("/simulator/voice", json={"action": "key", "digits": key, "call": incoming}).get_json()
+    client.post("/simulator/voice", json={"action": "hangup", "call": incoming})
+    db.session.expire_all()
+    delivery = db.session.get(Delivery, delivery.id)
+    assert delivery.status == DeliveryStatus.ANSWERED and delivery.completed_at is not None
+    assert db.session.get(CallSession, delivery.call_session_id).status == CallStatus.COMPLETED
+
+
+def test_twilio_sms_through_the_sdk_to_a_fake_server(backend, app, catalog, make_listener):
+    with FakeProviderServer() as server:
+        settings = replace(app.config["KALANSO"], sms_provider="twilio", twilio_api_base_url=server.base_url)
+        app.config["KALANSO"] = settings
+        people = [make_listener(language="fr") for _ in range(5)]
+        campaign = campaign_for(app, catalog, lesson=None, message={"fr": "Bonjour", "bm": "I ni ce"})
+        report = run(SmsPort(settings, lambda: TEN), app)
+        assert report.handed == 5
+        assert server.store.message_counts() == {p.phone: 1 for p in people}
+        assert {d.status for d in deliveries(campaign)} == {DeliveryStatus.QUEUED}
+        assert all(d.provider_id.startswith("SM") for d in deliveries(campaign))
+
+
+def test_africastalking_sends_equal_texts_in_one_request(backend, app, catalog, make_listener):
+    with FakeProviderServer() as server:
+        settings = replace(app.config["KALANSO"], sms_provider="africastalking", at_api_base_url=server.base_url)
+        app.config["KALANSO"] = settings
+        people = [make_listener(language="fr") for _ in range(30)]
+        campaign_for(app, catalog, lesson=None, message={"fr": "Bonjour", "bm": "I ni ce"})
+        assert run(SmsPort(settings, lambda: TEN), app).handed == 30
+        assert server.store.message_counts() == {p.phone: 1 for p in people}
+        assert server.store.requests["/version1/messaging"] == 1
+
+
+@pytest.mark.parametrize("found", [True, False])
+def test_reconcile_asks_twilio_what_it_received(backend, app, catalog, make_listener, found):
+    from campaigns.dispatch import claim
+
+    with FakeProviderServer() as server:
+        settings = replace(app.config["KALANSO"], sms_provider="twilio", twilio_api_base_url=server.base_url)
+        app.config["KALANSO"] = settings
+        listener = make_listener(language="fr")
+        campaign = campaign_for(app, catalog, lesson=None, message={"fr": "Bonjour", "bm": "I ni ce"})
+        port = SmsPort(settings, lambda: TEN)
+        claim(port, settings, TEN, 10)
+        db.session.commit()
+        if found:  # the request reached Twilio, then the dispatcher died before recording it
+            server.store.add_message("twilio", listener.phone, "Bonjour")
+        counts = reconcile(port, TEN + timedelta(minutes=5))
+        db.session.commit()
+        (delivery,) = deliveries(campaign)
+        if found:
+            assert counts["recorded"] == 1 and delivery.status == DeliveryStatus.QUEUED
+            assert db.session.get(Message, delivery.message_id).provider_message_id.startswith("SM")
+        else:
+            assert counts["requeued"] == 1 and delivery.status == DeliveryStatus.PENDING
+            run(port, app, TEN + timedelta(minutes=6))
+        assert server.store.message_counts() == {listener.phone: 1}

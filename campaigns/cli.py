@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -10,6 +11,8 @@ from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
 from campaigns.audience import audience_size
+from campaigns.dispatch import dispatch_due, reconcile
+from campaigns.expand import expand_due
 from campaigns.models import Campaign
 from campaigns.report import campaign_report, render_report
 from campaigns.scheduler import build_scheduler, run_jobs_once
@@ -96,6 +99,69 @@ _state_command("cancel", "Cancel a campaign: its pending deliveries are cancelle
 def report_command(campaign_id: int) -> None:
     """Deliveries per status and the lesson completion rate."""
     click.echo(render_report(campaign_report(_campaign(campaign_id))))
+
+
+def _now(value: str | None):
+    """``--now``: a fixed moment (ISO, UTC) for replays, tests and benchmarks; the clock otherwise."""
+    if not value:
+        return utcnow
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"expected an ISO date and time, got {value!r}") from exc
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return lambda: moment
+
+
+now_option = click.option("--now", "now_text", default=None, help="Pretend it is this moment (ISO, UTC).")
+channel_option = click.option(
+    "--channel", type=click.Choice(["sms", "voice", "all"]), default="all", show_default=True, help="Which ports."
+)
+
+
+def _ports(channel: str, clock):
+    from campaigns.ports import build_ports
+
+    return [p for p in build_ports(current_app.config["KALANSO"], clock) if channel in ("all", p.channel.value)]
+
+
+@campaigns_cli.command("expand")
+@now_option
+def expand_command(now_text: str | None) -> None:
+    """Create the due runs and delivery rows now (what the scheduler does every 30 s)."""
+    result = expand_due(current_app.config["KALANSO"], _now(now_text)())
+    db.session.commit()
+    click.echo(f"expanded: {result}")
+
+
+@campaigns_cli.command("dispatch")
+@now_option
+@channel_option
+@click.option("--limit", default=1000, show_default=True, help="Deliveries per round.")
+def dispatch_command(now_text: str | None, channel: str, limit: int) -> None:
+    """Hand due deliveries to the providers until none is left (what the scheduler does every 5 s)."""
+    clock = _now(now_text)
+    settings = current_app.config["KALANSO"]
+    for port in _ports(channel, clock):
+        handed = failed = 0
+        while True:
+            report = dispatch_due(port, settings, clock, limit=limit)
+            handed, failed = handed + report.handed, failed + report.failed
+            if report.claimed == 0:
+                break
+        click.echo(f"{port.channel.value}: {handed} handed to the provider, {failed} failed")
+
+
+@campaigns_cli.command("reconcile")
+@now_option
+@channel_option
+def reconcile_command(now_text: str | None, channel: str) -> None:
+    """Resolve deliveries left in 'sending' by an interrupted dispatcher (see campaigns/dispatch.py)."""
+    clock = _now(now_text)
+    for port in _ports(channel, clock):
+        counts = reconcile(port, clock())
+        db.session.commit()
+        click.echo(f"{port.channel.value}: {counts}")
 
 
 @campaigns_cli.command("run-jobs")

@@ -132,7 +132,13 @@ def claim(port: Port, settings: Settings, now: datetime, limit: int) -> tuple[li
     db.session.execute(
         update(Delivery)
         .where(Delivery.id.in_(ids), Delivery.status == DeliveryStatus.PENDING)
-        .values(status=DeliveryStatus.SENDING, claim_token=token, claimed_at=now, updated_at=now)
+        .values(
+            status=DeliveryStatus.SENDING,
+            claim_token=token,
+            claimed_at=now,
+            updated_at=now,
+            attempts=Delivery.attempts + 1,
+        )
         .execution_options(synchronize_session=False)
     )
     rows = db.session.execute(
@@ -150,19 +156,23 @@ def claim(port: Port, settings: Settings, now: datetime, limit: int) -> tuple[li
         window = windows.setdefault(campaign.id, window_for(campaign, settings))
         if not window.contains(now):  # the window closed while it waited: try again when it opens
             delivery.status, delivery.claim_token, delivery.due_at = DeliveryStatus.PENDING, "", window.next_open(now)
+            delivery.attempts -= 1  # not an attempt
             report.postponed += 1
             continue
         if listener.opted_out:
             delivery.status, delivery.updated_at = DeliveryStatus.OPTED_OUT, now
             report.skipped += 1
             continue
-        delivery.attempts += 1
         item = port.prepare(delivery, listener, campaign, now)
         if item is None:
             report.skipped += 1
             continue
         prepared.append(item)
-    db.session.flush()
+    db.session.flush()  # one batched write for everything the port prepared
+    after_flush = getattr(port, "after_flush", None)
+    if after_flush is not None:
+        after_flush(prepared)
+        db.session.flush()
     return prepared, report
 
 

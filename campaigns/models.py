@@ -128,4 +128,6 @@ class Delivery(db.Model):
         Index("ix_deliveries_status_due", "status", "due_at"),
         Index("ix_deliveries_campaign_status", "campaign_id", "status"),
         Index("ix_deliveries_listener_status", "listener_id", "status"),
+        Index("ix_deliveries_message_id", "message_id"),
+        Index("ix_deliveries_call_session_id", "call_session_id"),
     )

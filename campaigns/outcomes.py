@@ -37,7 +37,8 @@ RETRYABLE = {DeliveryStatus.BUSY, DeliveryStatus.NO_ANSWER, DeliveryStatus.FAILE
 
 
 def on_message_status(message, now: datetime, **_) -> None:
-    delivery = db.session.scalars(select(Delivery).filter_by(message_id=message.id)).first()
+    with db.session.no_autoflush:  # finding the delivery needs nothing unflushed; the caller commits
+        delivery = db.session.scalars(select(Delivery).filter_by(message_id=message.id)).first()
     status = MESSAGE_TO_DELIVERY.get(str(message.status))
     if delivery is None or status is None or delivery.status in (DeliveryStatus.OPTED_OUT, DeliveryStatus.CANCELLED):
         return
@@ -45,7 +46,6 @@ def on_message_status(message, now: datetime, **_) -> None:
         return  # reports may arrive out of order: never step back from delivered
     delivery.status, delivery.updated_at = status, now
     delivery.error = message.error or delivery.error
-    db.session.flush()
 
 
 def on_call_finished(call_session, now: datetime, **_) -> None:

@@ -43,14 +43,21 @@ MESSAGE_TO_DELIVERY = {
 }
 
 
-def _step(delivery: Delivery) -> int | None:
-    return db.session.scalar(select(CampaignRun.step).where(CampaignRun.id == delivery.run_id))
+class _RunSteps(dict):
+    """Drip step of each campaign run, looked up once per run (not once per delivery)."""
+
+    def of(self, delivery: Delivery) -> int | None:
+        if delivery.run_id not in self:
+            self[delivery.run_id] = db.session.scalar(select(CampaignRun.step).where(CampaignRun.id == delivery.run_id))
+        return self[delivery.run_id]
 
 
-@dataclass(frozen=True)
+@dataclass
 class PreparedSms:
-    delivery_id: int
-    message_ids: tuple[int, ...]
+    delivery: Delivery
+    messages: list[Message]
+    delivery_id: int = 0
+    message_ids: tuple[int, ...] = ()
 
 
 class SmsPort:
@@ -59,13 +66,14 @@ class SmsPort:
     def __init__(self, settings: Settings, clock: Callable[[], datetime] = utcnow):
         self.settings, self.clock = settings, clock
         self.sender = registry.sms_sender(settings)
-        self.batch_size = max(self.sender.max_batch, 50)
+        self.steps = _RunSteps()
+        self.batch_size = max(self.sender.max_batch, 200)  # deliveries per send (one commit each)
         self.rate_per_second = settings.sms_rate_per_second
 
     def texts(self, delivery: Delivery, listener: Listener, campaign: Campaign, now: datetime) -> list[str]:
         from sms.service import lesson_texts, pack
 
-        course_id, lesson_id, message = content_for_step(campaign, _step(delivery))
+        course_id, lesson_id, message = content_for_step(campaign, self.steps.of(delivery))
         if lesson_id:
             course = get_catalog().course(course_id)
             return lesson_texts(listener, course, lesson_id, now, settings=self.settings)
@@ -75,15 +83,20 @@ class SmsPort:
     def prepare(self, delivery: Delivery, listener: Listener, campaign: Campaign, now: datetime):
         try:
             texts = self.texts(delivery, listener, campaign, now)
-            messages = [outbound.prepare(listener, body, now, purpose=Purpose.CAMPAIGN) for body in texts]
+            messages = [outbound.prepare(listener, body, now, purpose=Purpose.CAMPAIGN, flush=False) for body in texts]
         except (MessageTooLong, KeyError, ValueError) as exc:
             delivery.status, delivery.error, delivery.updated_at = DeliveryStatus.FAILED, str(exc)[:500], now
             return None
         if not messages or any(m is None for m in messages):
             delivery.status, delivery.updated_at = DeliveryStatus.OPTED_OUT, now
             return None
-        delivery.message_id = messages[0].id
-        return PreparedSms(delivery.id, tuple(m.id for m in messages))
+        return PreparedSms(delivery, messages)
+
+    def after_flush(self, prepared: Sequence[PreparedSms]) -> None:
+        """The claim flushed every new Message at once (one batched INSERT): link them to their delivery."""
+        for item in prepared:
+            item.delivery_id, item.message_ids = item.delivery.id, tuple(m.id for m in item.messages)
+            item.delivery.message_id = item.message_ids[0]
 
     def send(self, prepared: Sequence[PreparedSms]) -> list[SendOutcome]:
         ids = [mid for item in prepared for mid in item.message_ids]
@@ -165,11 +178,12 @@ class VoicePort:
     def __init__(self, settings: Settings, clock: Callable[[], datetime] = utcnow):
         self.settings, self.clock = settings, clock
         self.rate_per_second = settings.call_rate_per_second
+        self.steps = _RunSteps()
 
     def prepare(self, delivery: Delivery, listener: Listener, campaign: Campaign, now: datetime):
         from ivr.outbound import start_call
 
-        course_id, lesson_id, _ = content_for_step(campaign, _step(delivery))
+        course_id, lesson_id, _ = content_for_step(campaign, self.steps.of(delivery))
         entry = {"entry": "lesson", "course_id": course_id, "lesson_id": lesson_id, "campaign_delivery_id": delivery.id}
         session = start_call(listener, entry, now)
         if session is None:

@@ -92,8 +92,10 @@ def prepare(
     purpose: str = Purpose.OTHER,
     provider: str | None = None,
     settings: Settings | None = None,
+    flush: bool = True,
 ) -> Message | None:
-    """A queued outbound message (flushed), or None if the listener may not be contacted.
+    """A queued outbound message (flushed, unless ``flush=False`` for a caller that prepares many and
+    flushes once), or None if the listener may not be contacted.
 
     Raises ``MessageTooLong`` over the segment limit, ``InvalidPhone`` for a bad number and
     ``ValueError`` for an empty text: an author's mistake gets a clear error, never a cut text.
@@ -124,7 +126,8 @@ def prepare(
         updated_at=now,
     )
     db.session.add(message)
-    db.session.flush()
+    if flush:
+        db.session.flush()
     db.session.info[_UNCOMMITTED] = True
     return message
 
@@ -142,11 +145,17 @@ def send_prepared(
     if not ids:
         return []
     rows = db.session.scalars(select(Message).where(Message.id.in_(ids)).order_by(Message.id)).all()
+    listener_ids = {row.listener_id for row in rows if row.listener_id}
+    listeners = (
+        {li.id: li for li in db.session.scalars(select(Listener).where(Listener.id.in_(listener_ids)))}
+        if listener_ids
+        else {}
+    )  # one query for all, not one per message
     to_send: list[Message] = []
     for row in rows:
         if row.direction != Direction.OUTBOUND or row.status != MessageStatus.QUEUED or row.provider_message_id:
             continue  # already handed over (or not ours to send)
-        listener = db.session.get(Listener, row.listener_id) if row.listener_id else None
+        listener = listeners.get(row.listener_id) if row.listener_id else None
         if not may_send(listener, row.purpose, exclude=row.id):
             _apply(row, SmsSendResult(str(row.id), row.phone, MessageStatus.FAILED, error=OPTED_OUT), now)
             continue
@@ -154,12 +163,14 @@ def send_prepared(
     by_provider: dict[str, list[OutboundSms]] = {}
     for row in to_send:
         by_provider.setdefault(row.provider, []).append(OutboundSms(to=row.phone, body=row.body, reference=str(row.id)))
+    send_ids = [row.id for row in to_send]
     db.session.commit()  # ends the transaction: the provider is called outside any
 
     outcomes: list[SmsSendResult] = []
     for provider, wire in by_provider.items():
         outcomes.extend(_send_batches(sender or registry.sms_sender_for(provider), wire))
-    by_id = {str(m.id): m for m in to_send}
+    # one query reloads every row the commit expired (instead of one refresh per row)
+    by_id = {str(m.id): m for m in db.session.scalars(select(Message).where(Message.id.in_(send_ids)))}
     for outcome in outcomes:
         row = by_id.get(outcome.reference)
         if row is not None:
@@ -195,8 +206,7 @@ def _apply(row: Message, outcome: SmsSendResult, now: datetime) -> None:
     row.updated_at = now
     if outcome.status in (MessageStatus.SENT, MessageStatus.DELIVERED):
         row.sent_at = row.sent_at or now
-    db.session.flush()
-    if previous != row.status:
+    if previous != row.status:  # no flush per row: the caller's commit writes them all at once
         message_status_changed.send(row, now=now, previous=previous)
 
 

@@ -1,0 +1,155 @@
+"""Benchmark: campaign deliveries handed to the provider per second, and peak memory.
+
+A one-off SMS campaign to N listeners is expanded and dispatched in-process against the fake
+provider server (tests/fake_provider.py) on 127.0.0.1, through the real SDKs: Africa's Talking
+(many recipients per request) and Twilio (one request per message). Prints figures; asserts nothing.
+
+    .venv/bin/python -m bench.campaign_dispatch                      # 10k and 100k, both providers
+    .venv/bin/python -m bench.campaign_dispatch --sizes 10000 --providers africastalking
+    TEST_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test \
+        .venv/bin/python -m bench.campaign_dispatch --db postgresql
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import tempfile
+import time
+import tracemalloc
+import uuid
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import create_engine, func, insert, select, text
+from sqlalchemy.engine import make_url
+
+from campaigns.dispatch import Pacer, dispatch_due
+from campaigns.expand import expand_due
+from campaigns.models import Delivery, DeliveryStatus
+from campaigns.ports import SmsPort
+from campaigns.service import change_state, upsert_from_definition
+from content.loader import load_catalog
+from extensions import db
+from listeners.models import Listener
+from tests.conftest import FIXTURE_COURSES, make_app, migrate_to_head
+from tests.fake_provider import FakeProviderServer
+
+NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+
+
+def database(kind: str, workdir: Path):
+    if kind == "sqlite":
+        return f"sqlite:///{workdir / f'bench-{uuid.uuid4().hex[:6]}.sqlite3'}", None
+    base = make_url(os.environ["TEST_DATABASE_URL"]).set(drivername="postgresql+psycopg")
+    name = f"kalanso_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+
+    def drop():
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return base.set(database=name).render_as_string(hide_password=False), drop
+
+
+def run_one(kind: str, provider: str, size: int, workdir: Path) -> dict:
+    url, drop = database(kind, workdir)
+    try:
+        migrate_to_head(url)
+        with FakeProviderServer() as server:
+            app = make_app(url)
+            field = "twilio_api_base_url" if provider == "twilio" else "at_api_base_url"
+            settings = replace(
+                app.config["KALANSO"], sms_provider=provider, sms_rate_per_second=1e9, **{field: server.base_url}
+            )
+            app.config["KALANSO"] = settings
+            with app.app_context():
+                rows = [
+                    {"phone": f"+2237{n:07d}", "language": "fr", "name": "", "village": "", "commune": "",
+                     "region": "", "consent_channel": "import", "opted_out": False, "opted_out_channel": "",
+                     "created_at": NOW}
+                    for n in range(size)
+                ]  # fmt: skip
+                for start in range(0, size, 10_000):
+                    db.session.execute(insert(Listener), rows[start : start + 10_000])
+                del rows
+                campaign = upsert_from_definition(
+                    {"name": "bench", "channel": "sms", "message": {"fr": "Quiz : répondez QUIZ.", "bm": "QUIZ ci."},
+                     "schedule": {"kind": "once", "at": "2026-11-24T10:00"}},
+                    load_catalog(FIXTURE_COURSES), settings, NOW,
+                )  # fmt: skip
+                change_state(campaign, "schedule", NOW)
+                db.session.commit()
+
+                started = time.perf_counter()
+                expand_due(settings, NOW)
+                db.session.commit()
+                expand_seconds = time.perf_counter() - started
+
+                port = SmsPort(settings, lambda: NOW)
+                pacer = Pacer(1e9, clock=lambda: 0.0, sleep=lambda s: None)
+                tracemalloc.start()
+                started = time.perf_counter()
+                handed = 0
+                while True:
+                    report = dispatch_due(port, settings, lambda: NOW, limit=2000, pacer=pacer)
+                    handed += report.handed
+                    db.session.expunge_all()
+                    if report.claimed == 0:
+                        break
+                seconds = time.perf_counter() - started
+                _, peak = tracemalloc.get_traced_memory()
+                tracemalloc.stop()
+                queued = db.session.scalar(
+                    select(func.count())
+                    .select_from(Delivery)
+                    .where(Delivery.status.in_([DeliveryStatus.QUEUED, DeliveryStatus.SENT]))
+                )
+                db.session.remove()
+                db.engine.dispose()
+            received = sum(server.store.message_counts().values())
+            requests = sum(server.store.requests.values())
+        return {
+            "db": kind,
+            "provider": provider,
+            "listeners": size,
+            "expand_s": expand_seconds,
+            "dispatch_s": seconds,
+            "per_second": handed / seconds if seconds else 0.0,
+            "handed": handed,
+            "queued": queued,
+            "received": received,
+            "requests": requests,
+            "peak_mib": peak / 2**20,
+            "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        }
+    finally:
+        if drop:
+            drop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--providers", default="africastalking,twilio")
+    parser.add_argument("--db", default="sqlite", choices=["sqlite", "postgresql"])
+    args = parser.parse_args()
+    print(f"{'db':<11}{'provider':<15}{'listeners':>10}{'expand s':>10}{'dispatch s':>12}{'deliv/s':>10}"
+          f"{'requests':>10}{'peak MiB':>10}{'maxrss MiB':>12}  check")  # fmt: skip
+    with tempfile.TemporaryDirectory() as workdir:
+        for size in (int(s) for s in args.sizes.split(",")):
+            for provider in args.providers.split(","):
+                r = run_one(args.db, provider, size, Path(workdir))
+                ok = "ok" if r["received"] == r["handed"] == r["queued"] == size else "MISMATCH"
+                print(f"{r['db']:<11}{r['provider']:<15}{r['listeners']:>10}{r['expand_s']:>10.2f}"
+                      f"{r['dispatch_s']:>12.1f}{r['per_second']:>10.0f}{r['requests']:>10}{r['peak_mib']:>10.1f}"
+                      f"{r['maxrss_mib']:>12.0f}  {ok}", flush=True)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

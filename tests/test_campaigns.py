@@ -416,3 +416,38 @@ def test_cli_load_schedule_report(backend, app, runner, koutiala, tmp_path):
     assert report.exit_code == 0 and "deliveries: 0" in report.output
     assert runner.invoke(args=["campaigns", "report", "999"]).exit_code == 1
     assert db.session.scalar(select(func.count()).select_from(Campaign)) == 2
+
+
+def test_the_example_files_load(backend, app, runner, monkeypatch):
+    from config import ROOT
+    from content.loader import COURSES_DIR
+
+    result = runner.invoke(args=["listeners", "import", str(ROOT / "listeners" / "example.csv")])
+    assert result.exit_code == 0, result.output
+    monkeypatch.setitem(app.config, "KALANSO_COURSES_DIR", COURSES_DIR)  # the shipped curriculum
+    app.extensions.pop("kalanso.catalog", None)
+    result = runner.invoke(args=["campaigns", "load", str(ROOT / "campaigns" / "example.yaml")])
+    assert result.exit_code == 0, result.output
+    assert "Koutiala — leçon « épargner un peu » par appel — draft, audience now 2 listener(s)" in result.output
+    assert db.session.scalar(select(func.count()).select_from(Campaign)) == 3
+
+
+def test_the_scheduler_runs_the_jobs_once(backend, app, runner, koutiala, catalog, settings, monkeypatch):
+    import campaigns.jobs
+    import campaigns.ports
+    import ivr.callbacks
+    from campaigns.scheduler import build_scheduler
+
+    assert {job.id for job in build_scheduler(app).get_jobs()} == {
+        "campaigns-expand", "campaigns-dispatch", "campaigns-reconcile", "missed-call-callbacks",
+    }  # fmt: skip
+    ten = T0 + timedelta(hours=1)
+    for module in (campaigns.jobs, campaigns.ports, ivr.callbacks):
+        monkeypatch.setattr(module, "utcnow", lambda: ten)
+    campaign = define(catalog, settings, lesson=None, message={"fr": "Bonjour", "bm": "I ni ce"})
+    result = runner.invoke(args=["campaigns", "run-jobs"])
+    assert result.exit_code == 0, result.output
+    assert "campaigns-expand: {'campaigns': 1, 'deliveries_created': 2}" in result.output
+    assert "'handed': 2" in result.output
+    db.session.expire_all()
+    assert {d.status for d in deliveries(campaign)} == {DeliveryStatus.SENT}  # the local simulator's word

@@ -19,12 +19,13 @@ import tempfile
 import time
 import tracemalloc
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import create_engine, func, insert, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, insert, select
 
 from campaigns.dispatch import Pacer, dispatch_due
 from campaigns.expand import expand_due
@@ -34,32 +35,23 @@ from campaigns.service import change_state, upsert_from_definition
 from content.loader import load_catalog
 from extensions import db
 from listeners.models import Listener
-from tests.conftest import FIXTURE_COURSES, make_app, migrate_to_head
+from tests.conftest import FIXTURE_COURSES, make_app, migrate_to_head, new_postgres_database
 from tests.fake_provider import FakeProviderServer
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 
 
-def database(kind: str, workdir: Path):
+@contextmanager
+def database(kind: str, workdir: Path) -> Iterator[str]:
     if kind == "sqlite":
-        return f"sqlite:///{workdir / f'bench-{uuid.uuid4().hex[:6]}.sqlite3'}", None
-    base = make_url(os.environ["TEST_DATABASE_URL"]).set(drivername="postgresql+psycopg")
-    name = f"kalanso_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop():
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return base.set(database=name).render_as_string(hide_password=False), drop
+        yield f"sqlite:///{workdir / f'bench-{uuid.uuid4().hex[:6]}.sqlite3'}"
+    else:
+        with new_postgres_database(os.environ["TEST_DATABASE_URL"], "kalanso_bench") as url:
+            yield url
 
 
 def run_one(kind: str, provider: str, size: int, workdir: Path) -> dict:
-    url, drop = database(kind, workdir)
-    try:
+    with database(kind, workdir) as url:
         migrate_to_head(url)
         with FakeProviderServer() as server:
             app = make_app(url)
@@ -128,9 +120,6 @@ def run_one(kind: str, provider: str, size: int, workdir: Path) -> dict:
             "peak_mib": peak / 2**20,
             "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         }
-    finally:
-        if drop:
-            drop()
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -92,23 +93,30 @@ def _require_postgres() -> str:
     return url
 
 
-@pytest.fixture(scope="session")
-def postgres_server_url() -> Iterator[str]:
-    """A new, empty database on the test server for this session; dropped afterwards."""
-    base = make_url(_require_postgres())
+@contextmanager
+def new_postgres_database(server_url: str, prefix: str = "kalanso_test") -> Iterator[str]:
+    """A new, empty database on the server of ``server_url`` (whose user may create databases);
+    its URL is yielded and the database is dropped afterwards."""
+    base = make_url(server_url)
     if base.drivername == "postgresql":
         base = base.set(drivername="postgresql+psycopg")
-    name = f"kalanso_test_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = base.set(database=name).render_as_string(hide_password=False)
     try:
-        yield url
+        yield base.set(database=name).render_as_string(hide_password=False)
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str]:
+    """A new, empty database on the test server for this session; dropped afterwards."""
+    with new_postgres_database(_require_postgres()) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

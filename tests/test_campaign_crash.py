@@ -15,13 +15,11 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections import Counter
 from datetime import datetime
 
 import pytest
-from sqlalchemy import create_engine, func, insert, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import create_engine, func, insert, select
 
 from campaigns.models import Delivery, DeliveryStatus
 from campaigns.service import change_state, upsert_from_definition
@@ -29,7 +27,14 @@ from config import ROOT
 from content.loader import load_catalog
 from extensions import db
 from listeners.models import Listener
-from tests.conftest import BASE_CONFIG, FIXTURE_COURSES, _require_postgres, make_app, migrate_to_head
+from tests.conftest import (
+    BASE_CONFIG,
+    FIXTURE_COURSES,
+    _require_postgres,
+    make_app,
+    migrate_to_head,
+    new_postgres_database,
+)
 from tests.fake_provider import FakeProviderServer
 
 LISTENERS = 10_000
@@ -39,24 +44,15 @@ LATER = "2026-11-24T10:30:00+00:00"  # reconcile: claims older than two minutes 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def crash_database(request, tmp_path):
+    """(database URL, how many dispatchers run at once)."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'crash.sqlite3'}"
         migrate_to_head(url)
         yield url, 1
         return
-    base = make_url(_require_postgres()).set(drivername="postgresql+psycopg")
-    name = f"kalanso_crash_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = base.set(database=name).render_as_string(hide_password=False)
-    migrate_to_head(url)
-    try:
+    with new_postgres_database(_require_postgres(), "kalanso_crash") as url:
+        migrate_to_head(url)
         yield url, 2
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def _phone(n: int) -> str:

@@ -5,17 +5,14 @@ Run on SQLite and on the real PostgreSQL (each in a database of its own).
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import inspect, text
 
 from extensions import db
-from tests.conftest import _require_postgres, make_app
+from tests.conftest import _require_postgres, make_app, new_postgres_database
 
 TABLES = {
     "alembic_version",
@@ -39,17 +36,8 @@ def empty_database(request, tmp_path):
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'empty.sqlite3'}"
         return
-    base = make_url(_require_postgres()).set(drivername="postgresql+psycopg")
-    name = f"kalanso_mig_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with new_postgres_database(_require_postgres(), "kalanso_mig") as url:
+        yield url
 
 
 def drift(app) -> list:

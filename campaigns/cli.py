@@ -9,6 +9,7 @@ import click
 import yaml
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
+from werkzeug import serving
 
 from campaigns.audience import audience_size
 from campaigns.dispatch import dispatch_due, reconcile
@@ -200,7 +201,8 @@ def dev_command(host: str, port: int) -> None:
     scheduler = add_jobs(BackgroundScheduler(timezone=app.config["KALANSO"].timezone), app)
     scheduler.start()
     click.echo(f"Scheduler running in the background with {len(scheduler.get_jobs())} job(s) (development mode).")
+    click.echo(f"Kalanso on http://{host}:{port}/  (simulator: http://{host}:{port}/simulator)")
     try:
-        app.run(host=host, port=port, use_reloader=False, threaded=True)
+        serving.run_simple(host, port, app, use_reloader=False, threaded=True)
     finally:
         scheduler.shutdown(wait=False)

@@ -6,6 +6,7 @@ Never started inside web workers: only ``flask scheduler`` (Procfile ``scheduler
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from apscheduler.schedulers.base import BaseScheduler
@@ -25,6 +26,7 @@ JOBS: list[tuple[str, Callable[[Flask], object], int]] = [
 
 
 def add_jobs(scheduler: BaseScheduler, app: Flask) -> BaseScheduler:
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # not a line per job run; failures still show
     for job_id, func, seconds in JOBS:
         scheduler.add_job(func, "interval", seconds=seconds, args=[app], id=job_id, max_instances=1, coalesce=True)
     return scheduler

@@ -451,3 +451,19 @@ def test_the_scheduler_runs_the_jobs_once(backend, app, runner, koutiala, catalo
     assert "'handed': 2" in result.output
     db.session.expire_all()
     assert {d.status for d in deliveries(campaign)} == {DeliveryStatus.SENT}  # the local simulator's word
+
+
+def test_flask_dev_serves_the_app_with_the_scheduler_in_the_background(app, runner, monkeypatch):
+    from werkzeug import serving
+
+    seen = {}
+
+    def fake_run_simple(host, port, application, **kwargs):
+        seen.update(host=host, port=port, app=application, kwargs=kwargs)
+
+    monkeypatch.setattr(serving, "run_simple", fake_run_simple)
+    result = runner.invoke(args=["dev", "--port", "5055"])
+    assert result.exit_code == 0, result.output
+    assert "Scheduler running in the background with 4 job(s)" in result.output
+    assert (seen["host"], seen["port"], seen["app"]) == ("127.0.0.1", 5055, app)
+    assert seen["kwargs"]["use_reloader"] is False  # a reloader would start the jobs twice

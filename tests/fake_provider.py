@@ -123,6 +123,11 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         url = urlparse(self.path)
+        if url.path == "/_stats":  # for a benchmark that runs this server in another process
+            counts = self.store.message_counts()
+            with self.store.lock:
+                requests = dict(self.store.requests)
+            return self._json(200, {"messages": sum(counts.values()), "distinct": len(counts), "requests": requests})
         if url.path.endswith("/Messages.json"):  # Twilio list, filtered by To and DateSent>=
             query = parse_qs(url.query)
             account = url.path.strip("/").split("/")[2]
@@ -168,7 +173,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8765)
     args = parser.parse_args()
     with FakeProviderServer(args.port) as server:
-        print(f"fake provider on {server.base_url} (Ctrl-C to stop)")
+        print(f"fake provider on {server.base_url} (Ctrl-C to stop)", flush=True)
         try:
             threading.Event().wait()
         except KeyboardInterrupt:

@@ -34,6 +34,7 @@ def test_front_page_shows_the_service_and_its_courses(client, make_listener):
     assert "Le travail des enfants" in html and "Denmisɛnw ka baara" in html
     assert "<tr><th>Auditeurs</th><td>1</td></tr>" in html
     assert "Enregistrements audio" in html
+    assert '<a href="/simulator">le simulateur' in html  # the local simulator is the provider here
 
 
 def test_front_page_reports_broken_content_instead_of_crashing(app, client, tmp_path):

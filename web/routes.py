@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, current_app, jsonify, render_template
+from flask import Blueprint, current_app, jsonify, render_template, url_for
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -43,8 +43,12 @@ def index():
     completions = db.session.scalar(
         select(func.count()).select_from(LessonProgress).where(LessonProgress.status == ProgressStatus.COMPLETED)
     )
+    from providers.local import voice as local_voice
+
+    simulator_url = url_for("simulator.page") if local_voice.enabled(settings) else None
     return render_template(
         "web/index.html",
+        simulator_url=simulator_url,
         settings=settings,
         courses=courses,
         audio=audio,

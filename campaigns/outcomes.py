@@ -15,7 +15,7 @@ from campaigns import schedule
 from campaigns.models import Campaign, CampaignRun, Delivery, DeliveryStatus
 from campaigns.service import content_for_step, window_for
 from extensions import db
-from listeners.models import Channel
+from listeners.models import Channel, Listener
 from signals import call_finished, lesson_completed, listener_opted_out, message_status_changed
 
 MESSAGE_TO_DELIVERY = {
@@ -56,6 +56,11 @@ def on_call_finished(call_session, now: datetime, **_) -> None:
     if delivery.status in (DeliveryStatus.OPTED_OUT, DeliveryStatus.CANCELLED, DeliveryStatus.ANSWERED):
         return
     delivery.updated_at = now
+    listener = db.session.get(Listener, delivery.listener_id)
+    if listener is not None and listener.opted_out:  # never retried, never an SMS fallback
+        delivery.status = DeliveryStatus.OPTED_OUT
+        db.session.flush()
+        return
     if status not in RETRYABLE:
         delivery.status = status
         db.session.flush()

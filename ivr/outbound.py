@@ -62,6 +62,15 @@ def place_pending(session_ids: list[int], now: datetime) -> dict[int, bool]:
         session = db.session.get(CallSession, session_id)
         if session is None or session.status != CallStatus.QUEUED or session.provider_call_id:
             continue
+        listener = db.session.get(Listener, session.listener_id) if session.listener_id else None
+        if not may_contact(listener):  # opted out since the call was queued: never ring
+            session.status, session.ended_at, session.updated_at = CallStatus.CANCELED, now, now
+            session.provider_status = "opted out"
+            session.path = [*(session.path or []), [now.isoformat(), "opted-out"]]
+            call_finished.send(session, now=now)
+            out[session_id] = False
+            db.session.flush()
+            continue
         try:
             result = voice_dialer_for(session.provider, settings).place_call(
                 OutboundCall(to=session.phone, reference=str(session.id))

@@ -10,6 +10,7 @@ edge (route, CLI) commits once. It never calls a provider.
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
 from datetime import datetime
 
 from flask import current_app
@@ -22,7 +23,7 @@ from ivr import menu
 from ivr.audio import utterance, utterances
 from ivr.callbacks import callback_pending, schedule_callback
 from ivr.models import CallSession, CallStatus, Direction
-from ivr.turn import CallEvent, CallRef, CallStarted, CallUpdate, Gather, KeysPressed, NoKeys, VoiceTurn
+from ivr.turn import CallEvent, CallRef, CallStarted, CallUpdate, Gather, KeysPressed, NoKeys, Utterance, VoiceTurn
 from listeners.models import Channel, LessonProgress, Listener, ProgressStatus
 from listeners.phones import InvalidPhone, mask_phone, normalize_phone
 from listeners.progress import take_turn
@@ -55,6 +56,10 @@ def handle(event: CallEvent, now: datetime) -> VoiceTurn:
         listener = find_or_create_listener(session.phone, now)
         session.listener_id = listener.id
     settings = current_app.config["KALANSO"]
+    replay = (session.state or {}).get(REPLAY_KEY)
+    if event.call.retry_key and replay and replay.get("key") == event.call.retry_key:
+        # the provider retried a request we already answered: answer the same, advance nothing
+        return turn_from_json(replay["turn"])
 
     if (
         isinstance(event, CallStarted)
@@ -89,13 +94,32 @@ def handle(event: CallEvent, now: datetime) -> VoiceTurn:
     session.updated_at = now
     lang = listener.language or settings.default_language
     say = utterances(step.lines, lang, now)
-    db.session.flush()
-    return VoiceTurn(
+    turn = VoiceTurn(
         say=say,
         gather=GATHER if step.listen else None,
         session_id=session.id,
         node=step.state.get("node", ""),
     )
+    if event.call.retry_key:
+        session.state = {**session.state, REPLAY_KEY: {"key": event.call.retry_key, "turn": turn_to_json(turn)}}
+    db.session.flush()
+    return turn
+
+
+REPLAY_KEY = "_replay"  # the last answer and the provider's idempotency token it answered
+
+
+def turn_to_json(turn: VoiceTurn) -> dict:
+    return asdict(turn)
+
+
+def turn_from_json(data: dict) -> VoiceTurn:
+    gather = Gather(**data["gather"]) if data.get("gather") else None
+    say = tuple(Utterance(**u) for u in data.get("say", ()))
+    return VoiceTurn(
+        say=say, gather=gather, reject=data.get("reject", False), session_id=data.get("session_id"),
+        node=data.get("node", ""),
+    )  # fmt: skip
 
 
 def apology(lang: str | None = None) -> VoiceTurn:

@@ -18,6 +18,7 @@ class CallRef:
     phone: str  # the listener's number as the provider gave it (not yet normalised)
     direction: Direction
     reference: str = ""  # our own CallSession id, when the provider echoes it (outbound calls)
+    retry_key: str = ""  # the provider's idempotency token: the same on a retried request (Twilio)
 
 
 @dataclass(frozen=True)

@@ -181,3 +181,24 @@ def test_reconcile_asks_twilio_what_it_received(backend, app, catalog, make_list
             assert counts["requeued"] == 1 and delivery.status == DeliveryStatus.PENDING
             run(port, app, TEN + timedelta(minutes=6))
         assert server.store.message_counts() == {listener.phone: 1}
+
+
+def test_a_listener_who_opts_out_before_the_call_is_placed_is_never_rung(backend, app, catalog, make_listener):
+    from campaigns.dispatch import claim
+    from listeners.service import opt_out
+
+    app.config["KALANSO"] = replace(app.config["KALANSO"], voice_provider="local")
+    listener = make_listener(language="fr")
+    campaign = campaign_for(app, catalog, channel="voice", sms_fallback=True)
+    port = VoicePort(app.config["KALANSO"], lambda: TEN)
+    prepared, _ = claim(port, app.config["KALANSO"], TEN, 10)
+    db.session.commit()
+    opt_out(listener, TEN, "sms")  # the STOP arrives between the claim and the call
+    db.session.commit()
+    outcomes = port.send(prepared)
+    db.session.commit()
+    assert [o.status for o in outcomes] == [DeliveryStatus.FAILED]
+    (delivery,) = deliveries(campaign)
+    session = db.session.get(CallSession, delivery.call_session_id)
+    assert (session.status, session.provider_call_id) == (CallStatus.CANCELED, None)
+    assert delivery.status == DeliveryStatus.OPTED_OUT and delivery.channel.value == "voice"  # no SMS fallback

@@ -291,3 +291,26 @@ def test_call_finished_is_sent_once(backend, client, clock):
         call_finished.disconnect(receiver)
     assert len(seen) == 1 and seen[0][1] == CallStatus.COMPLETED and seen[0][2] == clock.now
     assert db.session.scalars(select(CallSession)).one().status == CallStatus.COMPLETED
+
+
+def test_a_twilio_retry_gets_the_same_answer_and_advances_nothing(backend, client, clock):
+    """Twilio may send a request again (its idempotency token is then the same): answering it twice
+    must not move the caller on twice."""
+    from tests.voice_support import post_twilio, twilio_call, twilio_gather
+
+    post_twilio(client, "/ivr/twilio/voice", twilio_call(), headers={"I-Twilio-Idempotency-Token": "tok-1"})
+    first = post_twilio(
+        client, "/ivr/twilio/voice?ev=gather", twilio_gather("2"), headers={"I-Twilio-Idempotency-Token": "tok-2"}
+    )
+    session = db.session.scalars(select(CallSession)).one()
+    path_after_first = list(session.path)
+    retried = post_twilio(
+        client, "/ivr/twilio/voice?ev=gather", twilio_gather("2"), headers={"I-Twilio-Idempotency-Token": "tok-2"}
+    )
+    assert retried.status_code == 200 and retried.get_data(as_text=True) == first.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.scalars(select(CallSession)).one().path == path_after_first  # nothing visited twice
+    third = post_twilio(
+        client, "/ivr/twilio/voice?ev=gather", twilio_gather("1"), headers={"I-Twilio-Idempotency-Token": "tok-3"}
+    )
+    assert third.get_data(as_text=True) != first.get_data(as_text=True)  # a new request moves on

@@ -79,7 +79,8 @@ def _ref(request: Request) -> CallRef:
     if direction is None:
         raise ValueError(f"unknown Direction {form.get('Direction')!r}")
     phone = form.get("From" if direction == Direction.INBOUND else "To", "").strip()
-    return CallRef(NAME, call_sid, phone, direction, request.args.get("ref", "").strip())
+    retry_key = request.headers.get("I-Twilio-Idempotency-Token", "").strip()[:100]
+    return CallRef(NAME, call_sid, phone, direction, request.args.get("ref", "").strip(), retry_key)
 
 
 def parse_voice(request: Request) -> CallEvent:

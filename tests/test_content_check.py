@@ -186,3 +186,20 @@ def test_a_text_over_the_sms_segment_limit_is_refused_at_authoring_time(tmp_path
     errors = [line for line in result.output.splitlines() if line.startswith("ERROR SMS: ")]
     assert errors and all("SMS_MAX_SEGMENTS" in e or "segment" in e for e in errors), errors[:3]
     assert "ERROR SMS: money › saving-a-little [fr] › small-sums" in result.output
+
+
+def test_the_check_lists_the_recordings_callers_missed_most(app, runner, tmp_path):
+    from extensions import db
+    from ivr.audio import count_fallback
+    from tests.conftest import NOW
+
+    for _ in range(3):
+        count_fallback("bm", "money/saving-a-little/small-sums", NOW)
+    count_fallback("bm", "prompts/language-menu", NOW)
+    db.session.commit()
+    result = check(runner, COURSES_DIR, tmp_path / "no-audio")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    start = lines.index("Most-needed missing recordings (times callers heard the fallback instead)")
+    assert lines[start + 1].split()[:2] == ["3", "bm/money/saving-a-little/small-sums"]
+    assert lines[start + 2].split()[:2] == ["1", "bm/prompts/language-menu"]

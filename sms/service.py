@@ -14,6 +14,7 @@ run is started and not finished. Outside a lesson, a bare number picks a course 
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -337,6 +338,16 @@ def choices(question: Question, lang: str) -> str:
     return keys[0] if len(keys) == 1 else f"{', '.join(keys[:-1])} {t('or', lang)} {keys[-1]}"
 
 
+# A question's text is written for the voice line too, so it says its keys ("Pour oui, tapez 1." /
+# "Ni a ye ɔwɔ ye, i ka 1 digi.", enforced by tests/test_curriculum.py). By SMS the numbered options
+# follow the question, so those sentences are left out: shorter, cheaper, not said twice.
+_KEY_SENTENCE = re.compile(r"[^.?!]*\b(?:tapez \d|i ka \d digi)\b[^.?!]*[.?!]\s*", re.IGNORECASE)
+
+
+def sms_prompt(text: str) -> str:
+    return _KEY_SENTENCE.sub("", text).strip() or text
+
+
 def render_question(step: AskQuestion, lang: str) -> str:
     options = "\n".join(f"{o.key}) {o.label[lang]}" for o in step.options)
     return t(
@@ -344,7 +355,7 @@ def render_question(step: AskQuestion, lang: str) -> str:
         lang,
         number=step.number,
         total=step.total,
-        prompt=step.question.prompt.text(lang),
+        prompt=sms_prompt(step.question.prompt.text(lang)),
         options=options,
         choices=choices(step.question, lang),
     )

@@ -90,6 +90,18 @@ def define(catalog, settings, **overrides):
     return campaign
 
 
+def call_for(delivery, listener, status, now):
+    """The call session a voice port would have created for ``delivery``, ended with ``status``."""
+    session = CallSession(
+        provider="local", phone=listener.phone, direction=Direction.OUTBOUND, status=status,
+        listener_id=listener.id, created_at=now, updated_at=now,
+    )  # fmt: skip
+    db.session.add(session)
+    db.session.flush()
+    delivery.call_session_id = session.id
+    return session
+
+
 def deliveries(campaign):
     return db.session.scalars(select(Delivery).filter_by(campaign_id=campaign.id).order_by(Delivery.id)).all()
 
@@ -217,18 +229,7 @@ def test_voice_retries_then_sms_fallback(backend, app, koutiala, catalog, settin
     for attempt, retry_at in enumerate(expected, start=1):
         assert dispatch_due(port, settings, lambda now=now: now, pacer=no_sleep_pacer()).handed == 1
         (delivery,) = deliveries(campaign)
-        session = CallSession(
-            provider="local",
-            phone=listener.phone,
-            direction=Direction.OUTBOUND,
-            status=CallStatus.NO_ANSWER,
-            listener_id=listener.id,
-            created_at=now,
-            updated_at=now,
-        )
-        db.session.add(session)
-        db.session.flush()
-        delivery.call_session_id = session.id
+        session = call_for(delivery, listener, CallStatus.NO_ANSWER, now)
         call_finished.send(session, now=now)
         db.session.commit()
         db.session.refresh(delivery)
@@ -254,18 +255,7 @@ def test_answered_call_and_completion_are_attributed(backend, app, koutiala, cat
     dispatch_due(RecordingPort(channel=Channel.VOICE), settings, lambda: ten, pacer=no_sleep_pacer())
     (delivery,) = deliveries(campaign)
     listener = koutiala[1]
-    session = CallSession(
-        provider="local",
-        phone=listener.phone,
-        direction=Direction.OUTBOUND,
-        status=CallStatus.COMPLETED,
-        listener_id=listener.id,
-        created_at=ten,
-        updated_at=ten,
-    )
-    db.session.add(session)
-    db.session.flush()
-    delivery.call_session_id = session.id
+    session = call_for(delivery, listener, CallStatus.COMPLETED, ten)
     lesson_completed.send(
         listener,
         course_id="money",

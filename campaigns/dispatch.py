@@ -163,7 +163,15 @@ def claim(port: Port, settings: Settings, now: datetime, limit: int) -> tuple[li
             delivery.status, delivery.updated_at = DeliveryStatus.OPTED_OUT, now
             report.skipped += 1
             continue
-        item = port.prepare(delivery, listener, campaign, now)
+        try:
+            with db.session.begin_nested():  # one bad delivery must not block the others forever
+                item = port.prepare(delivery, listener, campaign, now)
+        except Exception as exc:  # an unexpected content or data problem: this row fails, the batch goes on
+            log.exception("campaign delivery %s could not be prepared", delivery.id)
+            delivery.status, delivery.updated_at = DeliveryStatus.FAILED, now
+            delivery.error = f"could not be prepared: {exc.__class__.__name__}: {exc}"[:500]
+            report.skipped += 1
+            continue
         if item is None:
             report.skipped += 1
             continue

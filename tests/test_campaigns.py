@@ -457,3 +457,28 @@ def test_flask_dev_serves_the_app_with_the_scheduler_in_the_background(app, runn
     assert "Scheduler running in the background with 4 job(s)" in result.output
     assert (seen["host"], seen["port"], seen["app"]) == ("127.0.0.1", 5055, app)
     assert seen["kwargs"]["use_reloader"] is False  # a reloader would start the jobs twice
+
+
+def test_a_delivery_that_cannot_be_prepared_fails_alone(backend, app, koutiala, catalog, settings):
+    """A poison row (here: the port raises for one listener) is marked failed; the others still go out,
+    and nothing stays claimed to block the next run."""
+    campaign = define(catalog, settings)
+    ten = T0 + timedelta(hours=1)
+    expand_due(settings, ten)
+    db.session.commit()
+    port = RecordingPort()
+    bad = koutiala[0].id
+    original = port.prepare
+
+    def prepare(delivery, listener, campaign, now):
+        if listener.id == bad:
+            raise RuntimeError("broken lesson")
+        return original(delivery, listener, campaign, now)
+
+    port.prepare = prepare
+    report = dispatch_due(port, settings, lambda: ten, pacer=no_sleep_pacer())
+    assert (report.handed, report.skipped) == (1, 1)
+    db.session.expire_all()
+    statuses = {d.listener_id: (d.status, d.error) for d in deliveries(campaign)}
+    assert statuses[bad] == (DeliveryStatus.FAILED, "could not be prepared: RuntimeError: broken lesson")
+    assert statuses[koutiala[1].id][0] == DeliveryStatus.QUEUED

@@ -41,13 +41,15 @@ audio: install ## Generate the missing French audio (offline eSpeak NG; skips un
 run: install db-upgrade audio content-check ## Install, migrate, make French audio, check content, serve on :5000 (+ scheduler)
 	$(BIN)/flask dev --host $(HOST) --port $(PORT)
 
-test: install-dev ## Install and run the whole test suite (lint included)
+test: install-dev ## Install and run lint, the layer contracts and the whole test suite
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
-lint: install-dev ## Lint and check formatting
+lint: install-dev ## Lint, check formatting and the layer contracts
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: install-dev ## Format the code
 	$(BIN)/ruff format .

@@ -8,10 +8,10 @@ from collections.abc import Mapping
 from dotenv import load_dotenv
 from flask import Flask
 
-from config import INSTANCE_DIR, ROOT, ConfigError, load_settings
 from content.loader import AUDIO_DIR, COURSES_DIR
-from extensions import db, migrate, render_migration_item
-from logging_setup import configure_logging
+from core.config import INSTANCE_DIR, ROOT, ConfigError, load_settings
+from core.db import db, migrate, render_migration_item
+from core.logs import configure_logging
 
 
 def create_app(config: Mapping[str, str] | None = None) -> Flask:
@@ -48,7 +48,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
 
     from campaigns import outcomes
     from campaigns.cli import campaigns_cli, dev_command, scheduler_command
-    from content.cli import content_cli
+    from commands.content import content_cli
     from listeners.cli import listeners_cli
     from providers.local.cli import simulate_cli
     from web.routes import bp as web_bp

@@ -39,7 +39,7 @@ from campaigns.models import Delivery, DeliveryStatus
 from campaigns.ports import SmsPort
 from campaigns.service import change_state, upsert_from_definition
 from content.loader import load_catalog
-from extensions import db
+from core.db import db
 from listeners.models import Listener
 from tests.conftest import FIXTURE_COURSES, make_app, migrate_to_head, new_postgres_database
 

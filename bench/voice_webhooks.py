@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from flask_migrate import upgrade
 
-from extensions import db
+from core.db import db
 from tests import voice_support as w
 from tests.conftest import BASE_CONFIG
 

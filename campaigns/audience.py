@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Select, and_, exists, func, select
 
-from extensions import db
+from core.db import db
 from listeners.models import Group, LessonProgress, Listener, ProgressStatus, listener_groups
 
 KEYS = {"groups", "language", "region", "commune", "village", "not_completed", "completed", "joined_after"}

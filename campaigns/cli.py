@@ -19,7 +19,8 @@ from campaigns.report import campaign_report, render_report
 from campaigns.scheduler import build_scheduler, run_jobs_once
 from campaigns.service import CampaignError, change_state, upsert_from_definition
 from content.catalog import get_catalog
-from extensions import db, utcnow
+from core.clock import utcnow
+from core.db import db
 
 campaigns_cli = AppGroup("campaigns", help="Campaigns: load from YAML, schedule, pause, cancel, report.")
 

@@ -28,9 +28,10 @@ from sqlalchemy import select, update
 
 from campaigns.models import Campaign, CampaignState, Delivery, DeliveryStatus
 from campaigns.service import window_for
-from config import Settings
-from extensions import db
-from listeners.models import Channel, Listener
+from core.config import Settings
+from core.db import db
+from core.vocabulary import Channel
+from listeners.models import Listener
 
 log = logging.getLogger(__name__)
 

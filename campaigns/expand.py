@@ -7,7 +7,7 @@ audience never has to fit in memory.
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import String, and_, exists, func, literal, select, true
@@ -17,8 +17,8 @@ from campaigns import schedule
 from campaigns.audience import audience_query
 from campaigns.models import Campaign, CampaignRun, CampaignState, Delivery, DeliveryStatus, ScheduleKind
 from campaigns.service import window_for
-from config import Settings
-from extensions import UTCDateTime, db
+from core.config import Settings
+from core.db import UTCDateTime, db
 from listeners.models import Listener
 
 ACTIVE = (CampaignState.SCHEDULED, CampaignState.RUNNING)
@@ -75,14 +75,6 @@ def _insert_deliveries(campaign: Campaign, run: CampaignRun, listeners, due_at: 
     return sum(1 for _ in db.session.execute(stmt))
 
 
-def _drip_cutoff(step_day: int, at_time: str, settings: Settings, now: datetime) -> datetime:
-    """Listeners who joined before this moment have drip step ``step_day`` due by ``now``."""
-    t = time.fromisoformat(at_time)
-    shifted = now.astimezone(settings.tz) - timedelta(hours=t.hour, minutes=t.minute)
-    last_day = shifted.date() - timedelta(days=step_day)
-    return datetime.combine(last_day + timedelta(days=1), time(0), tzinfo=settings.tz)
-
-
 def expand_campaign(campaign: Campaign, settings: Settings, now: datetime) -> int:
     tz = settings.tz
     window = window_for(campaign, settings)
@@ -98,7 +90,7 @@ def expand_campaign(campaign: Campaign, settings: Settings, now: datetime) -> in
         listeners = audience_query(campaign.audience).order_by(None)
         if campaign.schedule_kind == ScheduleKind.DRIP:
             step = campaign.schedule["steps"][run.step]
-            cutoff = _drip_cutoff(step["day"], campaign.schedule["time"], settings, now)
+            cutoff = schedule.drip_cutoff(step["day"], campaign.schedule["time"], settings.tz, now)
             joined_from = campaign.started_at or campaign.created_at
             already = exists().where(and_(Delivery.run_id == run.id, Delivery.listener_id == Listener.id))
             listeners = listeners.where(Listener.created_at >= joined_from, Listener.created_at < cutoff, ~already)

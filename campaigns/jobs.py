@@ -9,7 +9,8 @@ from flask import Flask
 
 from campaigns.dispatch import dispatch_due, reconcile
 from campaigns.expand import expand_due
-from extensions import db, utcnow
+from core.clock import utcnow
+from core.db import db
 
 log = logging.getLogger(__name__)
 

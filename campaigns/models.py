@@ -14,8 +14,9 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from extensions import UTCDateTime, db, utcnow
-from listeners.models import Channel, str_enum
+from core.clock import utcnow
+from core.db import UTCDateTime, db, str_enum
+from core.vocabulary import Channel
 
 
 class CampaignState(enum.StrEnum):

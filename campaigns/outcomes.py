@@ -14,9 +14,10 @@ from sqlalchemy import select, update
 from campaigns import schedule
 from campaigns.models import Campaign, CampaignRun, Delivery, DeliveryStatus
 from campaigns.service import content_for_step, window_for
-from extensions import db
-from listeners.models import Channel, Listener
-from signals import call_finished, lesson_completed, listener_opted_out, message_status_changed
+from core.db import db
+from core.signals import call_finished, lesson_completed, listener_opted_out, message_status_changed
+from core.vocabulary import Channel
+from listeners.models import Listener
 
 MESSAGE_TO_DELIVERY = {
     "queued": DeliveryStatus.QUEUED,

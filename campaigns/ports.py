@@ -22,16 +22,18 @@ from sqlalchemy import select
 from campaigns.dispatch import CannotTell, NotFound, SendOutcome
 from campaigns.models import Campaign, CampaignRun, Delivery, DeliveryStatus
 from campaigns.service import content_for_step
-from config import Settings
 from content.catalog import get_catalog
-from extensions import db, utcnow
-from ivr.models import CallSession, CallStatus
-from listeners.models import Channel, Listener
+from core.clock import utcnow
+from core.config import Settings
+from core.db import db
+from core.vocabulary import CallStatus, Channel, MessageStatus, Purpose
+from ivr.models import CallSession
+from listeners.models import Listener
 from providers import registry
 from providers.base import OutboundSms, ProviderError
 from sms import outbound
 from sms.encoding import MessageTooLong
-from sms.models import Message, MessageStatus, Purpose
+from sms.models import Message
 
 log = logging.getLogger(__name__)
 

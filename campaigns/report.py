@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 
 from campaigns.models import Campaign, Delivery, DeliveryStatus
-from extensions import db
+from core.db import db
 
 REACHED = (DeliveryStatus.QUEUED, DeliveryStatus.SENT, DeliveryStatus.DELIVERED, DeliveryStatus.ANSWERED)
 

@@ -20,7 +20,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from campaigns.window import WEEKDAYS, CallingWindow
+from core.window import WEEKDAYS, CallingWindow
 
 RETRY_DELAYS = (timedelta(minutes=15), timedelta(minutes=45), None)  # None: the next day, same time
 CATCH_UP = timedelta(hours=12)
@@ -138,11 +138,15 @@ def finished(kind: str, schedule: dict[str, Any], tz: ZoneInfo, now: datetime) -
     return False
 
 
-def drip_due(enrolled_at: datetime, day: int, at_time: str, tz: ZoneInfo) -> datetime:
-    """When drip step ``day`` is due for a listener who joined at ``enrolled_at``."""
-    local_day = enrolled_at.astimezone(tz).date() + timedelta(days=day)
-    moment = datetime.combine(local_day, time.fromisoformat(at_time), tzinfo=tz)
-    return max(moment, enrolled_at) if day == 0 else moment
+def drip_cutoff(step_day: int, at_time: str, tz: ZoneInfo, now: datetime) -> datetime:
+    """Listeners who joined before this moment have drip step ``step_day`` (sent at ``at_time``, local) due by ``now``.
+
+    Step ``d`` of a listener who joined on local day ``J`` is due on day ``J + d`` at ``at_time``, or at once
+    when they joined after that time on step 0's day."""
+    t = time.fromisoformat(at_time)
+    shifted = now.astimezone(tz) - timedelta(hours=t.hour, minutes=t.minute)
+    last_day = shifted.date() - timedelta(days=step_day)
+    return datetime.combine(last_day + timedelta(days=1), time(0), tzinfo=tz)
 
 
 def retry_due(attempts: int, last_attempt_at: datetime, window: CallingWindow, max_retries: int = 3) -> datetime | None:

@@ -22,11 +22,11 @@ from sqlalchemy import select, update
 
 from campaigns import audience, schedule
 from campaigns.models import Campaign, CampaignState, Delivery, DeliveryStatus, ScheduleKind
-from campaigns.window import CallingWindow
-from config import Settings
 from content.loader import Catalog
-from extensions import db
-from listeners.models import Channel
+from core.config import Settings
+from core.db import db
+from core.vocabulary import Channel
+from core.window import CallingWindow
 
 DEFINITION_KEYS = {
     "name", "channel", "lesson", "message", "audience", "schedule", "calling_window", "blocked_days",

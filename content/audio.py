@@ -10,10 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from content.loader import AUDIO_DIR, AUDIO_EXTENSIONS, Catalog
+from content.loader import AUDIO_DIR, Catalog
 from content.model import LANGUAGES, localized_texts
-
-GENERATED_DIR = "_generated"  # same as content.tts.GENERATED_DIR (kept here so this module stays light)
+from content.recordings import find_generated, find_recorded
 
 
 @dataclass(frozen=True)
@@ -32,27 +31,6 @@ class Coverage:
     @property
     def percent(self) -> float:
         return 100.0 * len(self.present) / len(self.expected) if self.expected else 100.0
-
-
-def find_recorded(audio_dir: Path, lang: str, stem: str) -> Path | None:
-    """The file a person recorded for a stem, whatever its accepted extension, or None."""
-    base = audio_dir / lang
-    for ext in AUDIO_EXTENSIONS:
-        path = base / f"{stem}{ext}"
-        if path.is_file():
-            return path
-    return None
-
-
-def find_generated(audio_dir: Path, lang: str, stem: str) -> Path | None:
-    """The synthetic file generated for a stem (``make audio``), or None."""
-    path = audio_dir / GENERATED_DIR / lang / f"{stem}.wav"
-    return path if path.is_file() else None
-
-
-def find_recording(audio_dir: Path, lang: str, stem: str) -> Path | None:
-    """The file to play for a recording stem: a person's recording first, else a generated one, or None."""
-    return find_recorded(audio_dir, lang, stem) or find_generated(audio_dir, lang, stem)
 
 
 def expected_recordings(catalog: Catalog, lang: str) -> tuple[str, ...]:

@@ -13,45 +13,14 @@ Pure: no Flask, no database.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 
-
-@dataclass(frozen=True)
-class Contact:
-    key: str  # our name, also the key in Settings.contacts
-    env: str  # the environment variable that holds its number
-    name: dict[str, str]  # the service, as said in each language
-
-
-CONTACTS: tuple[Contact, ...] = (
-    Contact(
-        "social_service",
-        "KALANSO_CONTACT_SOCIAL_SERVICE",
-        {"fr": "service local du développement social", "bm": "sosiyali ɲɛtaa baarada"},
-    ),
-    Contact(
-        "police_children",
-        "KALANSO_CONTACT_POLICE_CHILDREN",
-        {"fr": "police ou gendarmerie, service des mineurs", "bm": "polisi walima zandaramari, denmisɛnw ka baarada"},
-    ),
-    Contact(
-        "helpline",
-        "KALANSO_CONTACT_HELPLINE",
-        {"fr": "ligne d'écoute pour les enfants", "bm": "denmisɛnw lamɛnni telefɔni"},
-    ),
-    Contact(
-        "field_agent",
-        "KALANSO_CONTACT_FIELD_AGENT",
-        {"fr": "agent de terrain du programme", "bm": "porogaramu baarakɛla"},
-    ),
-)
+from core.contacts import CONTACTS
 
 PLACEHOLDERS: tuple[str, ...] = ("contacts",)
 """The only placeholders a course text may use."""
 
 PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
-_NUMBER = re.compile(r"^\+?[0-9][0-9 ]{1,18}[0-9]$")
 
 _LEAD = {"fr": "Les numéros : ", "bm": "Nimɔrɔw: "}
 _SEPARATOR = {"fr": " ; ", "bm": "; "}
@@ -59,21 +28,6 @@ _FALLBACK = {
     "fr": "Pour leurs numéros, demandez à l'agent de terrain, au maître ou à la mairie.",
     "bm": "U nimɔrɔw ɲininka porogaramu baarakɛla, karamɔgɔ walima meri fɛ.",
 }
-
-
-def read_contacts(get: Callable[[str], str]) -> dict[str, str]:
-    """The configured numbers by contact key (empty ones left out); ValueError names a bad variable."""
-    out: dict[str, str] = {}
-    for contact in CONTACTS:
-        value = " ".join(get(contact.env).split())
-        if not value:
-            continue
-        if not _NUMBER.match(value):
-            raise ValueError(
-                f"{contact.env} must be a phone number (digits, spaces, an optional leading +), got {value!r}"
-            )
-        out[contact.key] = value
-    return out
 
 
 def contacts_sentence(lang: str, numbers: Mapping[str, str]) -> str:

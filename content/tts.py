@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from content.audio import GENERATED_DIR, find_recorded
 from content.loader import Catalog
 from content.model import localized_texts
+from content.recordings import GENERATED_DIR, find_recorded
 
 MANIFEST = "manifest.json"
 SAMPLE_RATE = 16_000

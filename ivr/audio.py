@@ -20,15 +20,15 @@ from datetime import datetime
 from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from content.audio import find_recording
-from extensions import db
+from content.recordings import find_recording
+from core.db import db
+from core.voice import Utterance
 from ivr.menu import Line, Prompt
 from ivr.models import AudioFallback
 from ivr.prompts import is_template, prompt
-from ivr.turn import Utterance
 
 _TTS_BAMBARA = str.maketrans({"ɛ": "è", "ɔ": "ò", "ɲ": "gn", "ŋ": "ng", "Ɛ": "È", "Ɔ": "Ò", "Ɲ": "Gn", "Ŋ": "Ng"})
 
@@ -101,7 +101,3 @@ def fallback_counts(lang: str | None = None, limit: int | None = None) -> list[t
     if limit:
         query = query.limit(limit)
     return [tuple(row) for row in db.session.execute(query)]
-
-
-def fallback_total() -> int:
-    return db.session.scalar(select(func.coalesce(func.sum(AudioFallback.count), 0))) or 0

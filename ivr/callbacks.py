@@ -15,12 +15,13 @@ from datetime import datetime, timedelta
 from flask import Flask, current_app
 from sqlalchemy import func, select
 
-from campaigns.window import CallingWindow
-from config import Settings
-from extensions import db, utcnow
+from core.clock import utcnow
+from core.config import Settings
+from core.db import db
+from core.phones import mask_phone
+from core.window import CallingWindow
 from ivr.models import CallbackStatus, CallSession, MissedCallCallback
 from listeners.models import Listener
-from listeners.phones import mask_phone
 from listeners.service import may_contact
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,8 @@ import sys
 import click
 from flask.cli import with_appcontext
 
-from extensions import db, utcnow
+from core.clock import utcnow
+from core.db import db
 from ivr import service
 from providers.local import voice as local
 

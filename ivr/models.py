@@ -9,31 +9,9 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, Numeric, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from extensions import UTCDateTime, db, utcnow
-from listeners.models import str_enum
-
-
-class Direction(enum.StrEnum):
-    INBOUND = "inbound"
-    OUTBOUND = "outbound"
-
-
-class CallStatus(enum.StrEnum):
-    """Our own words; each provider's vocabulary is mapped to these at the edge (``providers/``)."""
-
-    QUEUED = "queued"
-    RINGING = "ringing"
-    IN_PROGRESS = "in_progress"
-    COMPLETED = "completed"
-    BUSY = "busy"
-    NO_ANSWER = "no_answer"
-    FAILED = "failed"
-    CANCELED = "canceled"
-    REJECTED = "rejected"  # we declined it on purpose (missed-call callback)
-
-    @property
-    def final(self) -> bool:
-        return self not in (CallStatus.QUEUED, CallStatus.RINGING, CallStatus.IN_PROGRESS)
+from core.clock import utcnow
+from core.db import UTCDateTime, db, str_enum
+from core.vocabulary import CallStatus, Direction
 
 
 class CallSession(db.Model):

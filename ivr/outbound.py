@@ -17,14 +17,15 @@ from typing import Any
 
 from flask import current_app
 
-from extensions import db
-from ivr.models import CallSession, CallStatus, Direction
+from core.db import db
+from core.phones import mask_phone
+from core.signals import call_finished
+from core.vocabulary import CallStatus, Direction
+from ivr.models import CallSession
 from listeners.models import Listener
-from listeners.phones import mask_phone
 from listeners.service import may_contact
 from providers.base import OutboundCall, ProviderError
 from providers.registry import voice_dialer_for
-from signals import call_finished
 
 log = logging.getLogger(__name__)
 

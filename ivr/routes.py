@@ -13,11 +13,13 @@ from collections.abc import Callable
 
 from flask import Blueprint, Response, abort, current_app, request, send_file
 
-from content.audio import find_recording
 from content.model import LANGUAGES
-from extensions import db, utcnow
+from content.recordings import find_recording
+from core.clock import utcnow
+from core.db import db
+from core.events import CallEvent
+from core.voice import VoiceTurn
 from ivr import service
-from ivr.turn import CallEvent, VoiceTurn
 from providers.africastalking import voice as at
 from providers.twilio import voice as twilio
 

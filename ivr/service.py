@@ -17,18 +17,20 @@ from flask import current_app
 from sqlalchemy import select
 
 from content.catalog import get_catalog
+from core.db import db
+from core.events import CallEvent, CallRef, CallStarted, CallUpdate, KeysPressed, NoKeys
+from core.phones import InvalidPhone, mask_phone, normalize_phone
+from core.signals import call_finished
+from core.vocabulary import CallStatus, Channel, Direction
+from core.voice import Gather, Utterance, VoiceTurn
 from engine import HangUp
-from extensions import db
 from ivr import menu
 from ivr.audio import utterance, utterances
 from ivr.callbacks import callback_pending, schedule_callback
-from ivr.models import CallSession, CallStatus, Direction
-from ivr.turn import CallEvent, CallRef, CallStarted, CallUpdate, Gather, KeysPressed, NoKeys, Utterance, VoiceTurn
-from listeners.models import Channel, LessonProgress, Listener, ProgressStatus
-from listeners.phones import InvalidPhone, mask_phone, normalize_phone
+from ivr.models import CallSession
+from listeners.models import LessonProgress, Listener, ProgressStatus
 from listeners.progress import take_turn
 from listeners.service import find_or_create_listener, opt_out
-from signals import call_finished
 
 log = logging.getLogger(__name__)
 
@@ -229,14 +231,6 @@ def _update(session: CallSession | None, event: CallUpdate, now: datetime) -> Vo
         _finish(session, now)
     db.session.flush()
     return VoiceTurn(say=(), gather=None, session_id=session.id, node="status")
-
-
-def hang_up(session: CallSession, now: datetime) -> None:
-    """The caller left (the simulator's hang-up button): final status, bookmark kept."""
-    if not session.status.final:
-        _set_status(session, CallStatus.COMPLETED, "hangup", now)
-        _finish(session, now)
-        db.session.flush()
 
 
 def _finish(session: CallSession, now: datetime) -> None:

@@ -9,11 +9,13 @@ import logging
 from flask import Blueprint, abort, current_app, jsonify, render_template, request
 from sqlalchemy import select
 
-from extensions import db, utcnow
+from core.clock import utcnow
+from core.db import db
+from core.events import CallEvent
+from core.phones import InvalidPhone, normalize_phone
+from core.vocabulary import CallStatus, Direction
 from ivr import service
-from ivr.models import CallSession, CallStatus, Direction
-from ivr.turn import CallEvent
-from listeners.phones import InvalidPhone, normalize_phone
+from ivr.models import CallSession
 from providers.local import voice as local
 
 bp = Blueprint("simulator", __name__, template_folder="templates")

@@ -7,7 +7,8 @@ from pathlib import Path
 import click
 from flask.cli import AppGroup
 
-from extensions import db, utcnow
+from core.clock import utcnow
+from core.db import db
 from listeners.importer import import_listeners
 
 listeners_cli = AppGroup("listeners", help="Listeners: import from CSV.")

@@ -14,9 +14,9 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from extensions import db
+from core.db import db
+from core.phones import InvalidPhone, normalize_phone
 from listeners.models import Group, Listener
-from listeners.phones import InvalidPhone, normalize_phone
 
 COLUMNS = ("phone", "name", "language", "village", "commune", "region", "groups")
 LANGUAGE_WORDS = {

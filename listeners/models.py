@@ -7,29 +7,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, CheckConstraint, Column, ForeignKey, Index, String, Table, Text, UniqueConstraint
-from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
-from extensions import UTCDateTime, db, utcnow
-from listeners.phones import normalize_phone
-
-
-def str_enum(enum_cls: type[enum.Enum], name: str) -> SAEnum:
-    """Store our own status words as short strings with a CHECK constraint (same on every database)."""
-    return SAEnum(
-        enum_cls,
-        name=name,
-        native_enum=False,
-        create_constraint=True,
-        length=24,
-        values_callable=lambda cls: [m.value for m in cls],
-        validate_strings=True,
-    )
-
-
-class Channel(enum.StrEnum):
-    VOICE = "voice"
-    SMS = "sms"
+from core.clock import utcnow
+from core.db import UTCDateTime, db, str_enum
+from core.phones import normalize_phone
+from core.vocabulary import Channel
 
 
 class ProgressStatus(enum.StrEnum):
@@ -102,7 +85,7 @@ class Listener(db.Model):
             self.consent_at, self.consent_channel = now, channel
 
     def __repr__(self) -> str:  # never the phone number in clear
-        from listeners.phones import mask_phone
+        from core.phones import mask_phone
 
         return f"<Listener {self.id} {mask_phone(self.phone)}>"
 

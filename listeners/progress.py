@@ -12,10 +12,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from content.model import Course
+from core.db import db
+from core.signals import lesson_completed
+from core.vocabulary import Channel
 from engine import Bookmark, Digits, Feedback, Input, Result, Text, advance, start_bookmark
-from extensions import db
-from listeners.models import Channel, LessonProgress, Listener, ProgressStatus, QuizAnswer
-from signals import lesson_completed
+from listeners.models import LessonProgress, Listener, ProgressStatus, QuizAnswer
 
 
 def progress_row(listener: Listener, course_id: str, lesson_id: str, *, lock: bool = False) -> LessonProgress | None:

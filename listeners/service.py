@@ -7,10 +7,10 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from extensions import db
+from core.db import db
+from core.phones import normalize_phone
+from core.signals import listener_opted_out
 from listeners.models import Listener
-from listeners.phones import normalize_phone
-from signals import listener_opted_out
 
 
 def find_listener(phone: str) -> Listener | None:

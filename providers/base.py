@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from ivr.models import CallStatus
-from sms.models import MessageStatus
+from core.vocabulary import CallStatus, MessageStatus
 
 
 class ProviderError(Exception):

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from flask import current_app
 
-from config import Settings
+from core.config import Settings
 from providers.base import SmsSender, VoiceDialer
 
 PACKAGES = {"local": "providers.local", "twilio": "providers.twilio", "africastalking": "providers.africastalking"}
@@ -25,11 +25,6 @@ def _factory(provider: str, channel: str) -> Callable[[Settings], object]:
 def sms_sender(settings: Settings | None = None) -> SmsSender:
     settings = settings or current_app.config["KALANSO"]
     return _factory(settings.sms_provider, "sms")(settings)
-
-
-def voice_dialer(settings: Settings | None = None) -> VoiceDialer:
-    settings = settings or current_app.config["KALANSO"]
-    return _factory(settings.voice_provider, "voice")(settings)
 
 
 def sms_sender_for(provider: str, settings: Settings | None = None) -> SmsSender:

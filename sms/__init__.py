@@ -7,7 +7,7 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """Load the keywords (a bad table stops the start, naming the setting), register routes and CLI."""
-    from config import ConfigError
+    from core.config import ConfigError
     from providers.local.cli import simulate_cli
     from sms.cli import sms_command
     from sms.keywords import KeywordError, Keywords

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import click
 
-from extensions import db, utcnow
-from listeners.phones import InvalidPhone, normalize_phone
+from core.clock import utcnow
+from core.db import db
+from core.phones import InvalidPhone, normalize_phone
 from providers.local import sms as local_sms
 from sms import outbound, service
 

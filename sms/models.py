@@ -2,35 +2,14 @@
 
 from __future__ import annotations
 
-import enum
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from extensions import UTCDateTime, db, utcnow
-from ivr.models import Direction
-from listeners.models import str_enum
-
-
-class MessageStatus(enum.StrEnum):
-    """Our own words; provider words are mapped at the edge (``providers/``)."""
-
-    RECEIVED = "received"
-    QUEUED = "queued"
-    SENT = "sent"
-    DELIVERED = "delivered"
-    FAILED = "failed"
-
-
-class Purpose(enum.StrEnum):
-    """Why an outbound message exists. Only the two consent confirmations may reach an opted-out listener."""
-
-    REPLY = "reply"
-    OPT_OUT_CONFIRMATION = "opt_out_confirmation"
-    OPT_IN_CONFIRMATION = "opt_in_confirmation"
-    CAMPAIGN = "campaign"
-    OTHER = "other"
+from core.clock import utcnow
+from core.db import UTCDateTime, db, str_enum
+from core.vocabulary import Direction, MessageStatus
 
 
 class Message(db.Model):

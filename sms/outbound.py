@@ -23,18 +23,18 @@ from flask import current_app
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
-from config import Settings
-from extensions import db
-from ivr.models import Direction
+from core.config import Settings
+from core.db import db
+from core.events import DeliveryReport
+from core.phones import mask_phone, normalize_phone
+from core.signals import message_status_changed
+from core.vocabulary import Direction, MessageStatus, Purpose
 from listeners.models import Listener
-from listeners.phones import mask_phone, normalize_phone
 from listeners.service import find_listener
 from providers import registry
 from providers.base import OutboundSms, SmsSender, SmsSendResult
-from signals import message_status_changed
 from sms.encoding import check_length, for_sms
-from sms.events import DeliveryReport
-from sms.models import Message, MessageStatus, Purpose
+from sms.models import Message
 
 log = logging.getLogger(__name__)
 

@@ -12,13 +12,14 @@ import logging
 
 from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
 
-from extensions import db, utcnow
-from listeners.phones import InvalidPhone, normalize_phone
+from core.clock import utcnow
+from core.db import db
+from core.events import DeliveryReport, IncomingSms
+from core.phones import InvalidPhone, normalize_phone
 from providers.africastalking import sms as at_sms
 from providers.local import sms as local_sms
 from providers.twilio import sms as twilio_sms
 from sms import outbound, service
-from sms.events import DeliveryReport, IncomingSms
 
 bp = Blueprint("sms", __name__, template_folder="templates")
 log = logging.getLogger(__name__)

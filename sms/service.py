@@ -21,10 +21,14 @@ from datetime import datetime
 from flask import current_app
 from sqlalchemy import select
 
-from config import Settings
 from content.catalog import get_catalog
 from content.loader import Catalog
 from content.model import Chunk, Course, Question
+from core.config import Settings
+from core.db import db
+from core.events import IncomingSms
+from core.phones import InvalidPhone, mask_phone
+from core.vocabulary import Channel, Direction, Purpose
 from engine import (
     AskQuestion,
     Bookmark,
@@ -40,17 +44,13 @@ from engine import (
     Step,
     Text,
 )
-from extensions import db
-from ivr.models import Direction
-from listeners.models import Channel, LessonProgress, Listener, ProgressStatus
-from listeners.phones import InvalidPhone, mask_phone
+from listeners.models import LessonProgress, Listener, ProgressStatus
 from listeners.progress import current_bookmark, take_turn
 from listeners.service import find_or_create_listener, opt_in, opt_out
 from sms import outbound
 from sms.encoding import cost, for_sms, split_to_fit
-from sms.events import IncomingSms
 from sms.keywords import Command, Keywords
-from sms.models import Message, Purpose
+from sms.models import Message
 from sms.texts import text as t
 
 log = logging.getLogger(__name__)

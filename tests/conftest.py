@@ -23,7 +23,7 @@ from sqlalchemy.engine import make_url
 
 from app import create_app
 from content.loader import COURSES_DIR, load_catalog
-from extensions import db
+from core.db import db
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)  # a Tuesday, 10:00 in Bamako
 

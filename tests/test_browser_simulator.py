@@ -16,8 +16,9 @@ import pytest
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from extensions import db
-from ivr.models import CallSession, CallStatus
+from core.db import db
+from core.vocabulary import CallStatus
+from ivr.models import CallSession
 from ivr.prompts import prompt
 from listeners.models import Listener
 from tests.conftest import make_app

@@ -23,9 +23,9 @@ from sqlalchemy import create_engine, func, insert, select
 
 from campaigns.models import Delivery, DeliveryStatus
 from campaigns.service import change_state, upsert_from_definition
-from config import ROOT
 from content.loader import load_catalog
-from extensions import db
+from core.config import ROOT
+from core.db import db
 from listeners.models import Listener
 from tests.conftest import (
     BASE_CONFIG,

@@ -15,11 +15,12 @@ from campaigns.models import Delivery, DeliveryStatus
 from campaigns.ports import SmsPort, VoicePort
 from campaigns.report import campaign_report
 from campaigns.service import change_state, upsert_from_definition
-from extensions import db
-from ivr.models import CallSession, CallStatus
+from core.db import db
+from core.events import DeliveryReport
+from core.vocabulary import CallStatus, MessageStatus, Purpose
+from ivr.models import CallSession
 from listeners.models import LessonProgress, ProgressStatus
-from sms.events import DeliveryReport
-from sms.models import Message, MessageStatus, Purpose
+from sms.models import Message
 from sms.outbound import apply_report
 from tests.fake_provider import FakeProviderServer
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from campaigns import schedule
-from campaigns.window import CallingWindow
+from core.window import CallingWindow
 
 BAMAKO = ZoneInfo("Africa/Bamako")
 WINDOW = CallingWindow.parse("08:00-20:00", "sun", "Africa/Bamako")
@@ -69,8 +69,13 @@ def test_recurring_finished_only_after_until():
         ("2026-11-24 23:59", 6, "2026-11-30 10:00"),
     ],
 )
-def test_drip_due(joined, day, due):
-    assert schedule.drip_due(at(joined), day, "10:00", BAMAKO) == at(due)
+def test_drip_step_is_due_from_its_day_and_time(joined, day, due):
+    """The expansion selects listeners who joined before ``drip_cutoff(now)``: due at ``due``, not a minute before."""
+    joined_at, due_at = at(joined), at(due)
+    assert joined_at < schedule.drip_cutoff(day, "10:00", BAMAKO, due_at)
+    before = due_at - timedelta(minutes=1)
+    if before >= joined_at:  # a listener cannot be due before they joined
+        assert not joined_at < schedule.drip_cutoff(day, "10:00", BAMAKO, before)
 
 
 @pytest.mark.parametrize(

@@ -15,11 +15,12 @@ from campaigns.expand import expand_due
 from campaigns.models import Campaign, CampaignRun, CampaignState, Delivery, DeliveryStatus
 from campaigns.report import campaign_report, render_report
 from campaigns.service import CampaignError, change_state, upsert_from_definition
-from extensions import db
-from ivr.models import CallSession, CallStatus, Direction
-from listeners.models import Channel, Group, LessonProgress, ProgressStatus
+from core.db import db
+from core.signals import call_finished, lesson_completed
+from core.vocabulary import CallStatus, Channel, Direction
+from ivr.models import CallSession
+from listeners.models import Group, LessonProgress, ProgressStatus
 from listeners.service import opt_out
-from signals import call_finished, lesson_completed
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)  # Tuesday 09:00 in Bamako
 
@@ -409,8 +410,8 @@ def test_cli_load_schedule_report(backend, app, runner, koutiala, tmp_path):
 
 
 def test_the_example_files_load(backend, app, runner, monkeypatch):
-    from config import ROOT
     from content.loader import COURSES_DIR
+    from core.config import ROOT
 
     result = runner.invoke(args=["listeners", "import", str(ROOT / "listeners" / "example.csv")])
     assert result.exit_code == 0, result.output

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from config import ConfigError, Settings
+from core.config import ConfigError, Settings
 
 GOOD_TWILIO = {"TWILIO_ACCOUNT_SID": "AC" + "1" * 32, "TWILIO_AUTH_TOKEN": "tok", "TWILIO_NUMBER": "+15005550006"}
 
@@ -76,7 +76,7 @@ def test_a_bad_environment_stops_the_flask_command_with_a_clear_message(tmp_path
     import subprocess
     import sys
 
-    from config import ROOT
+    from core.config import ROOT
 
     env = {**os.environ, "KALANSO_TIMEZONE": "Nowhere/Town", "DATABASE_URL": f"sqlite:///{tmp_path}/x.db"}
     proc = subprocess.run(
@@ -109,14 +109,14 @@ def test_rates():
     ],
 )
 def test_missed_call_settings_are_validated(name, value, message):
-    from config import ConfigError, load_settings
+    from core.config import ConfigError, load_settings
 
     with pytest.raises(ConfigError, match=message):
         load_settings({name: value})
 
 
 def test_missed_call_defaults():
-    from config import load_settings
+    from core.config import load_settings
 
     settings = load_settings({})
     assert (settings.missed_call_callback, settings.missed_call_delay_seconds) == (True, 30)

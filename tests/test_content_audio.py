@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from config import ConfigError, load_settings
-from content.audio import coverage, find_recording
+from content.audio import coverage
 from content.contacts import contacts_sentence, fill
 from content.loader import COURSES_DIR, load_catalog, read_courses
+from content.recordings import find_recording
 from content.tts import SAMPLE_RATE, EspeakNG, generate, generated_dir, read_manifest, wav_bytes
+from core.config import ConfigError, load_settings
 from ivr.prompts import expected_prompt_recordings, is_template, load_prompts, prompt_stem
 from tests.conftest import BASE_CONFIG, make_app
 

@@ -189,7 +189,7 @@ def test_a_text_over_the_sms_segment_limit_is_refused_at_authoring_time(tmp_path
 
 
 def test_the_check_lists_the_recordings_callers_missed_most(app, runner, tmp_path):
-    from extensions import db
+    from core.db import db
     from ivr.audio import count_fallback
     from tests.conftest import NOW
 

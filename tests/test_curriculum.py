@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from content.contacts import CONTACTS
 from content.loader import COURSES_DIR, load_catalog
 from content.model import LANGUAGES, Chunk, Question, localized_texts
+from core.contacts import CONTACTS
 from engine import AskQuestion, Continue, Digits, Feedback, SayChunk, Start, Text, advance, start_bookmark
 
 CATALOG = load_catalog(COURSES_DIR)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from extensions import db
+from core.db import db
 from ivr.audio import fallback_counts, transliterate_for_tts
 from ivr.prompts import expected_prompt_recordings, prompt
 from tests import voice_support as w

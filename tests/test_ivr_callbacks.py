@@ -9,10 +9,11 @@ import pytest
 import responses
 from sqlalchemy import select
 
-from campaigns.window import CallingWindow
-from extensions import db
+from core.db import db
+from core.vocabulary import CallStatus, Direction
+from core.window import CallingWindow
 from ivr.callbacks import dispatch_due, dispatch_due_callbacks, plan_callback
-from ivr.models import CallbackStatus, CallSession, CallStatus, Direction, MissedCallCallback
+from ivr.models import CallbackStatus, CallSession, MissedCallCallback
 from listeners.models import Listener
 from tests import voice_support as w
 from tests.conftest import NOW, make_app

@@ -7,9 +7,10 @@ import responses
 from sqlalchemy import select
 
 from content.loader import COURSES_DIR, load_catalog
-from extensions import db
+from core.db import db
+from core.vocabulary import CallStatus
 from ivr import menu
-from ivr.models import CallSession, CallStatus
+from ivr.models import CallSession
 from ivr.outbound import place_pending, start_call
 from listeners.models import Listener
 from tests import voice_support as w

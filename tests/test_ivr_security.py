@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
-from extensions import db
+from core.db import db
 from ivr.models import CallSession
 from listeners.models import Listener
 from tests import voice_support as w

@@ -6,9 +6,10 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from extensions import db
+from core.db import db
+from core.vocabulary import CallStatus, Direction
 from ivr.callbacks import dispatch_due
-from ivr.models import CallSession, CallStatus, Direction
+from ivr.models import CallSession
 from ivr.prompts import prompt
 from listeners.models import LessonProgress, Listener
 from tests.conftest import NOW

@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from extensions import db
+from core.db import db
+from core.vocabulary import CallStatus, Direction
 from ivr.audio import transliterate_for_tts
-from ivr.models import CallSession, CallStatus, Direction
+from ivr.models import CallSession
 from ivr.prompts import prompt
 from listeners.models import LessonProgress, Listener, ProgressStatus, QuizAnswer
 from tests import voice_support as w
@@ -274,7 +275,7 @@ def test_at_final_notification_with_a_literal_plus_and_encoded_plus(client, cloc
 
 
 def test_call_finished_is_sent_once(backend, client, clock):
-    from signals import call_finished
+    from core.signals import call_finished
 
     seen = []
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from extensions import db
+from core.db import db
 from listeners.importer import import_listeners
 from listeners.models import Group, Listener
 from tests.conftest import NOW

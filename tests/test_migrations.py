@@ -11,7 +11,7 @@ from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import inspect, text
 
-from extensions import db
+from core.db import db
 from tests.conftest import _require_postgres, make_app, new_postgres_database
 
 TABLES = {

@@ -8,13 +8,14 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError, StatementError
 
+from core.db import db
+from core.phones import InvalidPhone
+from core.vocabulary import CallStatus, Channel, Direction, MessageStatus
 from engine import Continue, Digits, HangUp, Start
-from extensions import db
-from ivr.models import CallSession, CallStatus, Direction
-from listeners.models import Channel, Group, LessonProgress, Listener, ProgressStatus, QuizAnswer
-from listeners.phones import InvalidPhone
+from ivr.models import CallSession
+from listeners.models import Group, LessonProgress, Listener, ProgressStatus, QuizAnswer
 from listeners.progress import take_turn
-from sms.models import Message, MessageStatus
+from sms.models import Message
 from tests.conftest import NOW
 
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from listeners.phones import InvalidPhone, mask_phone, normalize_phone
-from logging_setup import MaskPhonesFilter
+from core.logs import MaskPhonesFilter
+from core.phones import InvalidPhone, mask_phone, normalize_phone
 
 
 @pytest.mark.parametrize(

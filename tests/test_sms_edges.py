@@ -6,16 +6,17 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
+from core.db import db
+from core.signals import lesson_completed, message_status_changed
+from core.vocabulary import Channel, MessageStatus, Purpose
 from engine import Continue, Digits, Start
-from extensions import db
-from listeners.models import Channel, LessonProgress, Listener, QuizAnswer
+from listeners.models import LessonProgress, Listener, QuizAnswer
 from listeners.progress import take_turn
 from listeners.service import opt_out
 from providers.local import sms as local_sms
-from signals import lesson_completed, message_status_changed
 from sms import outbound
 from sms.encoding import MessageTooLong
-from sms.models import Message, MessageStatus, Purpose
+from sms.models import Message
 from tests.conftest import NOW
 from tests.test_sms_line import EMPTY_TWIML, PHONE, SECRET, Line, sign, twilio_inbound, wire  # noqa: F401
 

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from config import load_settings
+from core.config import load_settings
 from sms.encoding import (
     BAMBARA_TO_GSM,
     BASIC,

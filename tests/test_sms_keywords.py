@@ -75,7 +75,7 @@ def test_a_bad_keyword_table_is_refused_with_the_reason(data, message):
 
 def test_a_bad_keywords_file_stops_the_start_naming_the_setting(tmp_path):
     from app import create_app
-    from config import ConfigError
+    from core.config import ConfigError
     from tests.conftest import BASE_CONFIG
 
     bad = tmp_path / "keywords.yaml"

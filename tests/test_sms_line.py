@@ -15,10 +15,11 @@ import responses
 from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
-from extensions import db
-from listeners.models import Channel, LessonProgress, Listener, ProgressStatus, QuizAnswer
+from core.db import db
+from core.vocabulary import Channel, MessageStatus
+from listeners.models import LessonProgress, Listener, ProgressStatus, QuizAnswer
 from providers.local import sms as local_sms
-from sms.models import Message, MessageStatus
+from sms.models import Message
 from tests.conftest import BASE_CONFIG, NOW
 
 PHONE = "+22376123456"

@@ -7,10 +7,10 @@ import json
 import pytest
 import responses
 
-from config import ConfigError, load_settings
+from core.config import ConfigError, load_settings
+from core.vocabulary import MessageStatus
 from providers.africastalking.sms import build as build_at
 from providers.base import OutboundSms
-from sms.models import MessageStatus
 from tests.conftest import BASE_CONFIG
 from tests.test_sms_line import AT_MESSAGING, PHONE
 

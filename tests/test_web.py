@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy.exc import OperationalError
 
 from campaigns.scheduler import build_scheduler
-from extensions import db
+from core.db import db
 
 
 def test_healthz_is_200_with_the_database_reachable(backend, client):

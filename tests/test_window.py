@@ -6,8 +6,8 @@ from datetime import UTC, date, datetime, time
 
 import pytest
 
-from campaigns.window import CallingWindow
-from config import ConfigError, Settings
+from core.config import ConfigError, Settings
+from core.window import CallingWindow
 
 WINDOW = CallingWindow.parse("08:00-20:00", "sun, 2026-12-25", "Africa/Bamako")
 

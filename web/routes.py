@@ -11,7 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from content.audio import coverage
 from content.catalog import get_catalog
 from content.loader import ContentError
-from extensions import db
+from core.db import db
 from listeners.models import LessonProgress, Listener, ProgressStatus
 
 bp = Blueprint("web", __name__, template_folder="templates")

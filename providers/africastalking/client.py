@@ -9,7 +9,7 @@ from __future__ import annotations
 from africastalking.SMS import SMSService
 from africastalking.Voice import VoiceService
 
-from config import Settings
+from core.config import Settings
 
 
 def at_sms(settings: Settings) -> SMSService:

@@ -15,11 +15,11 @@ from collections.abc import Mapping, Sequence
 
 from africastalking.Service import AfricasTalkingException
 
-from config import Settings
+from core.config import Settings
+from core.events import DeliveryReport, IncomingSms
+from core.vocabulary import MessageStatus
 from providers.africastalking.client import at_sms
 from providers.base import OutboundSms, SmsSendResult
-from sms.events import DeliveryReport, IncomingSms
-from sms.models import MessageStatus
 
 log = logging.getLogger(__name__)
 NAME = "africastalking"

@@ -23,9 +23,10 @@ import requests
 from africastalking.Service import AfricasTalkingException
 from flask import Request
 
-from config import Settings
-from ivr.models import CallStatus, Direction
-from ivr.turn import CallEvent, CallRef, CallStarted, CallUpdate, KeysPressed, NoKeys, VoiceTurn
+from core.config import Settings
+from core.events import CallEvent, CallRef, CallStarted, CallUpdate, KeysPressed, NoKeys
+from core.vocabulary import CallStatus, Direction
+from core.voice import VoiceTurn
 from providers.africastalking.client import at_voice
 from providers.base import CallPlaceResult, OutboundCall, ProviderError
 

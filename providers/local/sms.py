@@ -10,10 +10,10 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from config import Settings
+from core.config import Settings
+from core.events import DeliveryReport, IncomingSms
+from core.vocabulary import MessageStatus
 from providers.base import OutboundSms, SmsSendResult
-from sms.events import DeliveryReport, IncomingSms
-from sms.models import MessageStatus
 
 NAME = "local"
 STATUS: dict[str, MessageStatus] = {

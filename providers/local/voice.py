@@ -13,9 +13,10 @@ from typing import Any
 
 from flask import current_app
 
-from config import Settings
-from ivr.models import CallStatus, Direction
-from ivr.turn import CallEvent, CallRef, CallStarted, CallUpdate, KeysPressed, NoKeys, VoiceTurn
+from core.config import Settings
+from core.events import CallEvent, CallRef, CallStarted, CallUpdate, KeysPressed, NoKeys
+from core.vocabulary import CallStatus, Direction
+from core.voice import VoiceTurn
 from providers.base import CallPlaceResult, OutboundCall
 
 NAME = "local"

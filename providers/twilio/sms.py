@@ -13,11 +13,11 @@ from datetime import datetime, timedelta
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.request_validator import RequestValidator
 
-from config import Settings
+from core.config import Settings
+from core.events import DeliveryReport, IncomingSms
+from core.vocabulary import MessageStatus
 from providers.base import OutboundSms, ProviderError, SmsSendResult
 from providers.twilio.client import twilio_client
-from sms.events import DeliveryReport, IncomingSms
-from sms.models import MessageStatus
 
 log = logging.getLogger(__name__)
 logging.getLogger("twilio.http_client").setLevel(logging.WARNING)  # it logs every request at INFO

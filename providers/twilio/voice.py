@@ -16,9 +16,10 @@ from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import VoiceResponse
 
-from config import Settings
-from ivr.models import CallStatus, Direction
-from ivr.turn import CallEvent, CallRef, CallStarted, CallUpdate, KeysPressed, NoKeys, Utterance, VoiceTurn
+from core.config import Settings
+from core.events import CallEvent, CallRef, CallStarted, CallUpdate, KeysPressed, NoKeys
+from core.vocabulary import CallStatus, Direction
+from core.voice import Utterance, VoiceTurn
 from providers.base import CallPlaceResult, OutboundCall, ProviderError
 from providers.twilio.client import twilio_client
 

@@ -9,10 +9,11 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from content.audio import GENERATED_DIR, coverage
-from content.contacts import CONTACTS
+from content.audio import coverage
 from content.loader import AUDIO_DIR, COURSES_DIR, ContentError, load_catalog, read_courses
 from content.model import LANGUAGES
+from content.recordings import GENERATED_DIR
+from core.contacts import CONTACTS
 
 content_cli = AppGroup("content", help="Course content: check files and recordings, generate French audio.")
 
@@ -58,7 +59,7 @@ def _channel_problems(catalog) -> list[str]:
 def _voice_report(audio_dir: Path, list_missing: bool) -> None:
     from sqlalchemy.exc import SQLAlchemyError
 
-    from content.audio import find_recording
+    from content.recordings import find_recording
     from ivr.audio import fallback_counts
     from ivr.prompts import expected_prompt_recordings
 

@@ -1,12 +1,15 @@
-"""Flask extensions, created unbound and attached in ``create_app`` (never ``db = SQLAlchemy(app)``)."""
+"""The database: Flask extensions created unbound and attached in ``create_app`` (never ``db = SQLAlchemy(app)``),
+the declarative base, a UTC datetime type and the way status enums are stored."""
 
 from __future__ import annotations
 
+import enum
 from datetime import UTC, datetime
 
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import DateTime, MetaData
+from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
@@ -44,16 +47,24 @@ class UTCDateTime(TypeDecorator):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def str_enum(enum_cls: type[enum.Enum], name: str) -> SAEnum:
+    """Store our own status words as short strings with a CHECK constraint (same on every database)."""
+    return SAEnum(
+        enum_cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=24,
+        values_callable=lambda cls: [m.value for m in cls],
+        validate_strings=True,
+    )
+
+
 def render_migration_item(type_: str, obj, autogen_context):
     """Alembic hook: write our column types as plain SQLAlchemy types, so migrations never import app code."""
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime(timezone=True)"
     return False
-
-
-def utcnow() -> datetime:
-    """The current time; only edges (requests, CLI, scheduler jobs) call it and pass it inward."""
-    return datetime.now(UTC)
 
 
 db = SQLAlchemy(model_class=Base)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 
-from listeners.phones import mask_phone
+from core.phones import mask_phone
 
 _PHONE = re.compile(r"(?<![\w.])\+?\d[\d ]{6,16}\d(?![\w.])")
 

@@ -17,7 +17,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-ROOT = Path(__file__).resolve().parent
+from core.contacts import read_contacts
+from core.window import CallingWindow
+
+ROOT = Path(__file__).resolve().parent.parent  # the project folder
 INSTANCE_DIR = ROOT / "instance"
 PROVIDERS = ("local", "twilio", "africastalking")
 LANGUAGES = ("bm", "fr")
@@ -73,7 +76,6 @@ class Settings:
     missed_call_daily_cap: int = 3  # callbacks per number per (local) day
     missed_call_reject: bool = False  # decline every inbound call on purpose and call back for free
     contacts: dict[str, str] = field(default_factory=dict)  # contact key -> number (content.contacts)
-    extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -81,9 +83,7 @@ class Settings:
 
     @property
     def window(self):
-        """The calling window (``campaigns.window.CallingWindow``) in the configured time zone."""
-        from campaigns.window import CallingWindow
-
+        """The calling window (``core.window.CallingWindow``) in the configured time zone."""
         return CallingWindow.parse(self.calling_window, self.blocked_days, self.timezone)
 
     @classmethod
@@ -142,8 +142,6 @@ class Settings:
 
         calling_window = get("KALANSO_CALLING_WINDOW", "08:00-20:00")
         blocked_days = get("KALANSO_BLOCKED_DAYS")
-        from campaigns.window import CallingWindow  # pure module; imported here to keep config light
-
         try:
             CallingWindow.parse(calling_window, "", timezone)
         except ValueError as exc:
@@ -163,8 +161,6 @@ class Settings:
                 raise ConfigError(f"{name} must be a number above 0 (messages or calls per second), got {get(name)!r}")
         sms = _sms_settings(get)
         missed_call = _missed_call_settings(get)
-        from content.contacts import read_contacts  # pure module
-
         try:
             contacts = read_contacts(get)
         except ValueError as exc:

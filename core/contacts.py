@@ -1,0 +1,59 @@
+"""The contact numbers a deployment configures (``KALANSO_CONTACT_*``): which ones exist and how they are read.
+
+Lessons say them where a text has ``{contacts}`` (``content.contacts``); they are settings, never
+written in the course files or the recordings.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Contact:
+    key: str  # our name, also the key in Settings.contacts
+    env: str  # the environment variable that holds its number
+    name: dict[str, str]  # the service, as said in each language
+
+
+CONTACTS: tuple[Contact, ...] = (
+    Contact(
+        "social_service",
+        "KALANSO_CONTACT_SOCIAL_SERVICE",
+        {"fr": "service local du développement social", "bm": "sosiyali ɲɛtaa baarada"},
+    ),
+    Contact(
+        "police_children",
+        "KALANSO_CONTACT_POLICE_CHILDREN",
+        {"fr": "police ou gendarmerie, service des mineurs", "bm": "polisi walima zandaramari, denmisɛnw ka baarada"},
+    ),
+    Contact(
+        "helpline",
+        "KALANSO_CONTACT_HELPLINE",
+        {"fr": "ligne d'écoute pour les enfants", "bm": "denmisɛnw lamɛnni telefɔni"},
+    ),
+    Contact(
+        "field_agent",
+        "KALANSO_CONTACT_FIELD_AGENT",
+        {"fr": "agent de terrain du programme", "bm": "porogaramu baarakɛla"},
+    ),
+)
+
+_NUMBER = re.compile(r"^\+?[0-9][0-9 ]{1,18}[0-9]$")
+
+
+def read_contacts(get: Callable[[str], str]) -> dict[str, str]:
+    """The configured numbers by contact key (empty ones left out); ValueError names a bad variable."""
+    out: dict[str, str] = {}
+    for contact in CONTACTS:
+        value = " ".join(get(contact.env).split())
+        if not value:
+            continue
+        if not _NUMBER.match(value):
+            raise ValueError(
+                f"{contact.env} must be a phone number (digits, spaces, an optional leading +), got {value!r}"
+            )
+        out[contact.key] = value
+    return out

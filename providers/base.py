@@ -77,3 +77,21 @@ class VoiceDialer(Protocol):
     def place_call(self, call: OutboundCall) -> CallPlaceResult:
         """Ask the provider to ring ``call.to``; the call then reaches our voice webhook. After commit."""
         ...
+
+
+# --- the turn counter, echoed in the URLs we render ------------------------------------------------
+
+MAX_TURN = 100_000  # far above any call's number of requests
+
+
+def turn_param(turn: int | None) -> str:
+    """``&t=<n>`` for a URL we render (the provider echoes it: a retried request names the turn it repeats)."""
+    return f"&t={turn}" if turn is not None else ""
+
+
+def parse_turn(raw: str | None) -> int | None:
+    """The ``t`` we rendered, or None when it is absent or not one of ours (junk is never an error here)."""
+    text = (raw or "").strip()
+    if not text.isdigit() or len(text) > 6 or int(text) > MAX_TURN:
+        return None
+    return int(text)

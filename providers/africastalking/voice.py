@@ -3,7 +3,8 @@
 One callback URL per number, ``POST /ivr/at/<AT_CALLBACK_SECRET>/voice``, receives the first
 request of every call (inbound, and outbound with ``direction=Outbound``), the ``<GetDigits>``
 callbacks (``?ev=digits``), the ``<Redirect>`` that follows a GetDigits with no key
-(``?ev=timeout``: AT sends nothing on a timeout, it moves to the next action), and the final
+(``?ev=timeout``: AT sends nothing on a timeout, it moves to the next action), both with ``&t=<turn>``
+(the number of the request they answer: a retried request is recognised), and the final
 ``isActive=0`` notification with duration and cost (answered with an empty ``<Response/>``).
 AT has no signature: the unguessable secret segment (and HTTPS) is the check; without a secret
 configured, every request is refused.
@@ -28,7 +29,7 @@ from core.events import CallEvent, CallRef, CallStarted, CallUpdate, KeysPressed
 from core.vocabulary import CallStatus, Direction
 from core.voice import VoiceTurn
 from providers.africastalking.client import at_voice
-from providers.base import CallPlaceResult, OutboundCall, ProviderError
+from providers.base import CallPlaceResult, OutboundCall, ProviderError, parse_turn, turn_param
 
 NAME = "africastalking"
 SAY_VOICE = "woman"
@@ -84,7 +85,9 @@ def parse(request: Request) -> CallEvent:
     direction = DIRECTION.get(form.get("direction", "").strip().lower())
     if direction is None:
         raise ValueError(f"unknown direction {form.get('direction')!r}")
-    call = CallRef(NAME, session_id, form.get("callerNumber", "").strip(), direction)
+    call = CallRef(
+        NAME, session_id, form.get("callerNumber", "").strip(), direction, turn=parse_turn(request.args.get("t"))
+    )
     active = form.get("isActive", "").strip()
     if active == "0":
         return _final(call, form)
@@ -133,17 +136,18 @@ def render(turn: VoiceTurn, settings: Settings) -> str:
         ET.SubElement(root, "Reject")
     elif turn.gather is not None:
         url = settings.public_base_url + callback_path(settings)
+        turn_query = turn_param(turn.turn)
         gather = ET.SubElement(
             root,
             "GetDigits",
             timeout=str(turn.gather.timeout_seconds),
             numDigits=str(turn.gather.num_digits),
             finishOnKey="#",
-            callbackUrl=f"{url}?ev=digits",
+            callbackUrl=f"{url}?ev=digits{turn_query}",
         )
         _speak_all(gather, turn)
         redirect = ET.SubElement(root, "Redirect")
-        redirect.text = f"{url}?ev=timeout"
+        redirect.text = f"{url}?ev=timeout{turn_query}"
     else:
         _speak_all(root, turn)  # the call ends after the last action
     return '<?xml version="1.0" encoding="UTF-8"?>' + ET.tostring(root, encoding="unicode")

@@ -17,7 +17,7 @@ from core.config import Settings
 from core.events import CallEvent, CallRef, CallStarted, CallUpdate, KeysPressed, NoKeys
 from core.vocabulary import CallStatus, Direction
 from core.voice import VoiceTurn
-from providers.base import CallPlaceResult, OutboundCall
+from providers.base import CallPlaceResult, OutboundCall, parse_turn
 
 NAME = "local"
 HANGUP_WORD = "hangup"
@@ -38,7 +38,7 @@ def parse(data: dict[str, Any]) -> CallEvent:
         raise ValueError("no call id")
     if action == "answer":  # the simulator picks up a call we placed
         return CallStarted(CallRef(NAME, call_id, phone, Direction.OUTBOUND))
-    call = CallRef(NAME, call_id, phone, Direction.INBOUND)
+    call = CallRef(NAME, call_id, phone, Direction.INBOUND, turn=parse_turn(str(data.get("turn", ""))))
     if action == "key":
         digits = str(data.get("digits", "")).strip()
         return KeysPressed(call, digits) if digits else NoKeys(call)
@@ -58,6 +58,7 @@ def render(turn: VoiceTurn, event: CallEvent | None) -> dict[str, Any]:
         "timeout_seconds": turn.gather.timeout_seconds if turn.gather else None,
         "rejected": turn.reject,
         "ended": turn.gather is None,
+        "turn": turn.turn,
     }
 
 

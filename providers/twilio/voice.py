@@ -1,7 +1,8 @@
 """Twilio voice: verify ``X-Twilio-Signature``, parse webhooks into our events, render TwiML, place calls.
 
 Webhooks: ``POST /ivr/twilio/voice`` (the first request of every call, inbound or outbound, and
-every ``<Gather>`` action: ``?ev=gather``; the ``<Redirect>`` after a Gather: ``?ev=timeout``) and
+every ``<Gather>`` action: ``?ev=gather``; the ``<Redirect>`` after a Gather: ``?ev=timeout``; both carry
+``&t=<turn>``, the number of the request they answer, so that a retried request is recognised) and
 ``POST /ivr/twilio/status`` (status callbacks). ``<Gather actionOnEmptyResult="true">`` makes a
 timeout reach us; the ``<Redirect>`` after it is a second net should it ever fall through.
 """
@@ -20,7 +21,7 @@ from core.config import Settings
 from core.events import CallEvent, CallRef, CallStarted, CallUpdate, KeysPressed, NoKeys
 from core.vocabulary import CallStatus, Direction
 from core.voice import Utterance, VoiceTurn
-from providers.base import CallPlaceResult, OutboundCall, ProviderError
+from providers.base import CallPlaceResult, OutboundCall, ProviderError, parse_turn, turn_param
 from providers.twilio.client import twilio_client
 
 NAME = "twilio"
@@ -81,7 +82,8 @@ def _ref(request: Request) -> CallRef:
         raise ValueError(f"unknown Direction {form.get('Direction')!r}")
     phone = form.get("From" if direction == Direction.INBOUND else "To", "").strip()
     retry_key = request.headers.get("I-Twilio-Idempotency-Token", "").strip()[:100]
-    return CallRef(NAME, call_sid, phone, direction, request.args.get("ref", "").strip(), retry_key)
+    reference = request.args.get("ref", "").strip()
+    return CallRef(NAME, call_sid, phone, direction, reference, retry_key, parse_turn(request.args.get("t")))
 
 
 def parse_voice(request: Request) -> CallEvent:
@@ -130,8 +132,9 @@ def render(turn: VoiceTurn, settings: Settings) -> str:
         response.hangup()
         return str(response)
     base = settings.public_base_url + VOICE_PATH
+    turn_query = turn_param(turn.turn)
     gather = response.gather(
-        action=f"{base}?ev=gather",
+        action=f"{base}?ev=gather{turn_query}",
         method="POST",
         input="dtmf",
         num_digits=turn.gather.num_digits,
@@ -141,7 +144,7 @@ def render(turn: VoiceTurn, settings: Settings) -> str:
     )
     for utterance in turn.say:
         _speak(gather, utterance)
-    response.redirect(f"{base}?ev=timeout", method="POST")
+    response.redirect(f"{base}?ev=timeout{turn_query}", method="POST")
     return str(response)
 
 

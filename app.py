@@ -10,7 +10,7 @@ from flask import Flask
 
 from content.loader import AUDIO_DIR, COURSES_DIR
 from core.config import INSTANCE_DIR, ROOT, ConfigError, load_settings
-from core.db import db, migrate, render_migration_item
+from core.db import db, engine_options, install_engine_events, migrate, render_migration_item
 from core.logs import configure_logging
 
 
@@ -26,7 +26,9 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     app.config.update(
         SECRET_KEY=settings.secret_key,
         SQLALCHEMY_DATABASE_URI=settings.database_url,
-        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        SQLALCHEMY_ENGINE_OPTIONS=engine_options(
+            settings.database_url, settings.database_connect_timeout, settings.database_statement_timeout
+        ),
         KALANSO=settings,
         KALANSO_COURSES_DIR=COURSES_DIR,
         KALANSO_AUDIO_DIR=AUDIO_DIR,
@@ -36,6 +38,8 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
         app.logger.warning("SECRET_KEY is not set: using a random key for this process only")
 
     db.init_app(app)
+    with app.app_context():
+        install_engine_events(db.engine)
     migrate.init_app(
         app,
         db,

@@ -10,7 +10,7 @@ from flask import Flask
 from campaigns.dispatch import dispatch_due, reconcile
 from campaigns.expand import expand_due
 from core.clock import utcnow
-from core.db import db
+from core.db import db, set_job_statement_timeout
 
 log = logging.getLogger(__name__)
 
@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 def _run(app: Flask, name: str, work):
     with app.app_context():
         try:
+            set_job_statement_timeout(db.session)
             result = work(app.config["KALANSO"])
             db.session.commit()
             return result

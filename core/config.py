@@ -76,6 +76,10 @@ class Settings:
     missed_call_daily_cap: int = 3  # callbacks per number per (local) day
     missed_call_reject: bool = False  # decline every inbound call on purpose and call back for free
     contacts: dict[str, str] = field(default_factory=dict)  # contact key -> number (content.contacts)
+    database_connect_timeout: int = (
+        3  # DATABASE_CONNECT_TIMEOUT: seconds to connect (and to wait for a pooled connection)
+    )
+    database_statement_timeout: int = 5  # DATABASE_STATEMENT_TIMEOUT: seconds a statement (or a lock wait) may take
 
     @property
     def tz(self) -> ZoneInfo:
@@ -171,6 +175,11 @@ class Settings:
         if generated:
             secret_key = secrets.token_hex(32)
 
+        timeouts = {
+            "database_connect_timeout": _int(get, "DATABASE_CONNECT_TIMEOUT", 3, 1, 60),
+            "database_statement_timeout": _int(get, "DATABASE_STATEMENT_TIMEOUT", 5, 1, 600),
+        }
+
         return cls(
             database_url=database_url,
             secret_key=secret_key,
@@ -197,6 +206,7 @@ class Settings:
             **sms,
             **missed_call,
             contacts=contacts,
+            **timeouts,
         )
 
 

@@ -51,18 +51,22 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     _import_models()
 
     from campaigns import outcomes
-    from campaigns.cli import campaigns_cli, dev_command, scheduler_command
+    from campaigns.cli import campaigns_cli, scheduler_command
     from commands.content import content_cli
+    from commands.dev import dev_command
+    from ivr import outbound as voice_outbound
     from listeners.cli import listeners_cli
     from providers.local.cli import simulate_cli
+    from sender.cli import sender_cli
+    from sms import outbound as sms_outbound
     from web.routes import bp as web_bp
 
     app.register_blueprint(web_bp)
-    app.cli.add_command(content_cli)
-    app.cli.add_command(scheduler_command)
-    app.cli.add_command(campaigns_cli)
-    app.cli.add_command(listeners_cli)
-    app.cli.add_command(dev_command)
+    for command in (content_cli, scheduler_command, sender_cli, campaigns_cli, listeners_cli, dev_command):
+        app.cli.add_command(command)
+    # what the sender is told flows back to messages, call sessions and campaign deliveries
+    sms_outbound.connect()
+    voice_outbound.connect()
     outcomes.connect()
     app.cli.add_command(simulate_cli)
 
@@ -83,8 +87,10 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
 def _import_models() -> None:
     """Every model module, so that the metadata (and Alembic) sees every table."""
     import campaigns.models  # noqa: F401
+    import core.outbox  # noqa: F401
     import ivr.models  # noqa: F401
     import listeners.models  # noqa: F401
+    import sender.buckets  # noqa: F401
     import sms.models  # noqa: F401
 
 

@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 import yaml
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
-from werkzeug import serving
 
 from campaigns.audience import audience_size
-from campaigns.dispatch import dispatch_due, reconcile
+from campaigns.dispatch import dispatch_due
 from campaigns.expand import expand_due
 from campaigns.models import Campaign
 from campaigns.report import campaign_report, render_report
 from campaigns.scheduler import build_scheduler, run_jobs_once
 from campaigns.service import CampaignError, change_state, upsert_from_definition
 from content.catalog import get_catalog
-from core.clock import utcnow
+from core.clock import clock_from, utcnow
 from core.db import db
 
 campaigns_cli = AppGroup("campaigns", help="Campaigns: load from YAML, schedule, pause, cancel, report.")
@@ -105,14 +103,10 @@ def report_command(campaign_id: int) -> None:
 
 def _now(value: str | None):
     """``--now``: a fixed moment (ISO, UTC) for replays, tests and benchmarks; the clock otherwise."""
-    if not value:
-        return utcnow
     try:
-        moment = datetime.fromisoformat(value)
+        return clock_from(value)
     except ValueError as exc:
-        raise click.BadParameter(f"expected an ISO date and time, got {value!r}") from exc
-    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return lambda: moment
+        raise click.BadParameter(str(exc), param_hint="--now") from exc
 
 
 now_option = click.option("--now", "now_text", default=None, help="Pretend it is this moment (ISO, UTC).")
@@ -139,36 +133,22 @@ def expand_command(now_text: str | None) -> None:
 @campaigns_cli.command("dispatch")
 @now_option
 @channel_option
-@click.option("--limit", default=1000, show_default=True, help="Deliveries per round.")
-def dispatch_command(now_text: str | None, channel: str, limit: int) -> None:
-    """Hand due deliveries to the providers until none is left (what the scheduler does every 5 s)."""
+@click.option("--limit", default=None, type=int, help="At most this many deliveries (default: up to the backlog).")
+def dispatch_command(now_text: str | None, channel: str, limit: int | None) -> None:
+    """Hand due deliveries to the outbox now (what the scheduler does every 2 s); the sender sends them."""
     clock = _now(now_text)
     settings = current_app.config["KALANSO"]
     for port in _ports(channel, clock):
-        handed = failed = 0
-        while True:
-            report = dispatch_due(port, settings, clock, limit=limit)
-            handed, failed = handed + report.handed, failed + report.failed
-            if report.claimed == 0:
-                break
-        click.echo(f"{port.channel.value}: {handed} handed to the provider, {failed} failed")
-
-
-@campaigns_cli.command("reconcile")
-@now_option
-@channel_option
-def reconcile_command(now_text: str | None, channel: str) -> None:
-    """Resolve deliveries left in 'sending' by an interrupted dispatcher (see campaigns/dispatch.py)."""
-    clock = _now(now_text)
-    for port in _ports(channel, clock):
-        counts = reconcile(port, clock())
-        db.session.commit()
-        click.echo(f"{port.channel.value}: {counts}")
+        report = dispatch_due(port, settings, clock, limit=limit)
+        click.echo(
+            f"{port.channel.value}: {report.queued} handed to the outbox, {report.skipped} skipped (opted out), "
+            f"{report.failed} failed, {report.postponed} postponed to the calling window"
+        )
 
 
 @campaigns_cli.command("run-jobs")
 def run_jobs_command() -> None:
-    """Run every scheduler job once now (expand, dispatch, reconcile): for operators and try-outs."""
+    """Run every scheduler job once now (expand, dispatch, missed-call callbacks): for operators and try-outs."""
     for job_id, result in run_jobs_once(current_app._get_current_object()):
         click.echo(f"{job_id}: {result}")
 
@@ -184,26 +164,3 @@ def scheduler_command() -> None:
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):
         click.echo("Scheduler stopped.")
-
-
-@click.command("dev")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=5000, show_default=True)
-@with_appcontext
-def dev_command(host: str, port: int) -> None:
-    """Development only: the web app and the scheduler in one process (``make run``).
-
-    Production runs ``web`` (gunicorn) and exactly one ``scheduler`` process instead (Procfile)."""
-    from apscheduler.schedulers.background import BackgroundScheduler
-
-    from campaigns.scheduler import add_jobs
-
-    app = current_app._get_current_object()
-    scheduler = add_jobs(BackgroundScheduler(timezone=app.config["KALANSO"].timezone), app)
-    scheduler.start()
-    click.echo(f"Scheduler running in the background with {len(scheduler.get_jobs())} job(s) (development mode).")
-    click.echo(f"Kalanso on http://{host}:{port}/  (simulator: http://{host}:{port}/simulator)")
-    try:
-        serving.run_simple(host, port, app, use_reloader=False, threaded=True)
-    finally:
-        scheduler.shutdown(wait=False)

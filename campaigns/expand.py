@@ -57,13 +57,12 @@ def _insert_deliveries(campaign: Campaign, run: CampaignRun, listeners, due_at: 
         literal(0),
         literal(""),
         literal(""),
-        literal(""),
         literal(False),
         literal(now, UTCDateTime),
         literal(now, UTCDateTime),
     ).where(true())  # SQLite needs a WHERE before ON CONFLICT in INSERT ... SELECT
     columns = [
-        "campaign_id", "run_id", "listener_id", "channel", "status", "due_at", "attempts", "claim_token",
+        "campaign_id", "run_id", "listener_id", "channel", "status", "due_at", "attempts",
         "provider_id", "error", "fallback_sent", "created_at", "updated_at",
     ]  # fmt: skip
     stmt = (

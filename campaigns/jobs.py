@@ -7,12 +7,13 @@ import logging
 
 from flask import Flask
 
-from campaigns.dispatch import dispatch_due, reconcile
+from campaigns.dispatch import dispatch_due
 from campaigns.expand import expand_due
 from core.clock import utcnow
 from core.db import db, set_job_statement_timeout
 
 log = logging.getLogger(__name__)
+JOB_BUDGET_SECONDS = 1.5  # per channel: the dispatch job runs every 2 s and never overlaps itself
 
 
 def _run(app: Flask, name: str, work):
@@ -41,11 +42,12 @@ def _ports(settings):
 
 
 def dispatch_job(app: Flask):
+    """Hand due deliveries to the outbox (the sender process sends them)."""
+
     def work(settings):
-        return {port.channel.value: vars(dispatch_due(port, settings, utcnow)) for port in _ports(settings)}
+        return {
+            port.channel.value: vars(dispatch_due(port, settings, utcnow, budget_seconds=JOB_BUDGET_SECONDS))
+            for port in _ports(settings)
+        }
 
     return _run(app, "dispatch", work)
-
-
-def reconcile_job(app: Flask):
-    return _run(app, "reconcile", lambda settings: {p.channel.value: reconcile(p, utcnow()) for p in _ports(settings)})

@@ -1,4 +1,4 @@
-"""Campaigns, their runs and one delivery row per (run, listener) — the outbox.
+"""Campaigns, their runs and one delivery row per (run, listener).
 
 Business state lives here, not in the scheduler's job store. The unique constraint on
 ``(run_id, listener_id)`` is what makes a delivery exist at most once, whatever crashes or how
@@ -35,8 +35,8 @@ class ScheduleKind(enum.StrEnum):
 
 
 class DeliveryStatus(enum.StrEnum):
-    """Our words for one delivery. ``pending``: waiting for its time; ``sending``: claimed by a dispatcher,
-    provider outcome not yet recorded (reconciled if it stays so); then the outcome."""
+    """Our words for one delivery. ``pending``: waiting for its time; ``sending``: its SMS or call is in the
+    outbox, the sender has not heard back from the provider yet; then the outcome."""
 
     PENDING = "pending"
     SENDING = "sending"
@@ -113,8 +113,6 @@ class Delivery(db.Model):
     )
     due_at: Mapped[datetime] = mapped_column(UTCDateTime)  # next attempt, always inside the window
     attempts: Mapped[int] = mapped_column(default=0)
-    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    claim_token: Mapped[str] = mapped_column(String(32), default="")
     message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
     call_session_id: Mapped[int | None] = mapped_column(ForeignKey("call_sessions.id", ondelete="SET NULL"))
     provider_id: Mapped[str] = mapped_column(String(64), default="")

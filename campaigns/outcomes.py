@@ -1,7 +1,9 @@
-"""Outcomes flow back into deliveries: delivery reports, call endings, opt-outs and lesson completions.
+"""Outcomes flow back into deliveries: what the sender was told, delivery reports, call endings, opt-outs
+and lesson completions.
 
-Receivers of the domain signals (``signals.py``); they run inside the sender's transaction and only
-flush. Voice retries (busy / no answer / failed) and the SMS fallback are decided here.
+Receivers of the domain signals (``core.signals``) and of ``core.outbox.outbox_outcomes``; they run inside
+the sender's transaction and only flush. Voice retries (busy / no answer / failed) and the SMS fallback are
+decided here.
 """
 
 from __future__ import annotations
@@ -9,14 +11,15 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, or_, select, update
 
 from campaigns import schedule
 from campaigns.models import Campaign, CampaignRun, Delivery, DeliveryStatus
 from campaigns.service import content_for_step, window_for
 from core.db import db
+from core.outbox import OutboxStatus, Outcome, outbox_outcomes
 from core.signals import call_finished, lesson_completed, listener_opted_out, message_status_changed
-from core.vocabulary import Channel
+from core.vocabulary import Channel, MessageStatus
 from listeners.models import Listener
 
 MESSAGE_TO_DELIVERY = {
@@ -70,11 +73,11 @@ def on_call_finished(call_session, now: datetime, **_) -> None:
     settings = current_app.config["KALANSO"]
     retry_at = schedule.retry_due(delivery.attempts, now, window_for(campaign, settings), campaign.max_retries)
     if retry_at is not None:
-        delivery.status, delivery.due_at, delivery.claim_token = DeliveryStatus.PENDING, retry_at, ""
+        delivery.status, delivery.due_at = DeliveryStatus.PENDING, retry_at
         delivery.error = f"attempt {delivery.attempts}: {status.value}"
     elif campaign.sms_fallback and not delivery.fallback_sent:
         delivery.channel, delivery.status, delivery.fallback_sent = Channel.SMS, DeliveryStatus.PENDING, True
-        delivery.due_at, delivery.claim_token = window_for(campaign, settings).next_open(now), ""
+        delivery.due_at = window_for(campaign, settings).next_open(now)
         delivery.error = f"every call attempt failed ({status.value}): SMS fallback"
     else:
         delivery.status = status
@@ -114,8 +117,64 @@ def on_lesson_completed(listener, course_id: str, lesson_id: str, now: datetime,
             return
 
 
+UNKNOWN_ERROR = "outcome unknown after an interrupted send; not resent automatically"
+_FROM_SENDING = [DeliveryStatus.SENDING.value]
+_FROM_HANDED = [DeliveryStatus.SENDING.value, DeliveryStatus.QUEUED.value, DeliveryStatus.SENT.value]
+
+
+def _delivery_update(allowed_from: list[str]):
+    table = Delivery.__table__
+    return (
+        update(table)
+        .where(table.c.id == bindparam("b_id"), or_(*(table.c.status == status for status in allowed_from)))
+        .values(
+            status=bindparam("b_status"),
+            provider_id=bindparam("b_provider_id"),
+            error=bindparam("b_error"),
+            updated_at=bindparam("b_now"),
+        )
+    )
+
+
+_UPDATE_FROM_SENDING = _delivery_update(_FROM_SENDING)
+_UPDATE_FROM_HANDED = _delivery_update(_FROM_HANDED)
+
+
+def on_outbox_outcomes(_sender, outcomes: list[Outcome], now: datetime, **_) -> None:
+    """What the sender was told about each delivery's outbox rows, in two batched UPDATEs.
+
+    SMS: accepted → queued / sent (the provider's word); refused → failed (also after an earlier message of
+    the same lesson went); cancelled by a STOP → opted_out; interrupted and unknowable → unknown. Voice: a
+    placed call → queued (its end comes through ``call_finished``, which also handles refusals and
+    cancellations, with retries and the SMS fallback)."""
+    first, handed = [], []
+    for o in outcomes:
+        if o.delivery_id is None or o.status == OutboxStatus.PENDING:
+            continue
+        error = o.error
+        if o.status == OutboxStatus.SENT:
+            word = MessageStatus(o.detail_status) if o.channel == Channel.SMS and o.detail_status else None
+            status = MESSAGE_TO_DELIVERY.get(word.value, DeliveryStatus.QUEUED) if word else DeliveryStatus.QUEUED
+        elif o.status == OutboxStatus.UNKNOWN:
+            status, error = DeliveryStatus.UNKNOWN, UNKNOWN_ERROR
+        elif o.channel == Channel.VOICE:
+            continue  # refused or cancelled calls end their session: on_call_finished decides
+        elif o.status == OutboxStatus.CANCELLED:
+            status = DeliveryStatus.OPTED_OUT
+        else:
+            status = DeliveryStatus.FAILED
+        params = {"b_id": o.delivery_id, "b_status": status.value, "b_provider_id": o.provider_id[:64],
+                  "b_error": error[:500], "b_now": now}  # fmt: skip
+        (handed if status == DeliveryStatus.FAILED else first).append(params)
+    if first:
+        db.session.execute(_UPDATE_FROM_SENDING, first)
+    if handed:
+        db.session.execute(_UPDATE_FROM_HANDED, handed)
+
+
 def connect() -> None:
     """Subscribe the receivers (idempotent)."""
+    outbox_outcomes.connect(on_outbox_outcomes, weak=False)
     message_status_changed.connect(on_message_status, weak=False)
     call_finished.connect(on_call_finished, weak=False)
     listener_opted_out.connect(on_opted_out, weak=False)

@@ -1,4 +1,5 @@
-"""The scheduler process: a few thin polling jobs; business state lives in our own tables.
+"""The scheduler process: a few thin polling jobs that turn due work into outbox rows; business state lives in
+our own tables, and the sender process (``sender/``) does every provider request.
 
 Never started inside web workers: only ``flask scheduler`` (Procfile ``scheduler:``) runs it, and
 ``flask dev`` (``make run``) runs it in the background of the development server.
@@ -13,13 +14,12 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 
-from campaigns.jobs import dispatch_job, expand_job, reconcile_job
+from campaigns.jobs import dispatch_job, expand_job
 from ivr.callbacks import dispatch_due_callbacks
 
 JOBS: list[tuple[str, Callable[[Flask], object], int]] = [
     ("campaigns-expand", expand_job, 30),
-    ("campaigns-dispatch", dispatch_job, 5),
-    ("campaigns-reconcile", reconcile_job, 60),
+    ("campaigns-dispatch", dispatch_job, 2),
     ("missed-call-callbacks", dispatch_due_callbacks, 5),
 ]
 """(job id, function taking the app, interval in seconds)."""

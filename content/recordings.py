@@ -6,6 +6,8 @@ A file made by a person lives under ``<audio_dir>/<lang>/`` (``.wav`` or ``.mp3`
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 from content.loader import AUDIO_EXTENSIONS
@@ -32,3 +34,32 @@ def find_generated(audio_dir: Path, lang: str, stem: str) -> Path | None:
 def find_recording(audio_dir: Path, lang: str, stem: str) -> Path | None:
     """The file to play for a recording stem: a person's recording first, else a generated one, or None."""
     return find_recorded(audio_dir, lang, stem) or find_generated(audio_dir, lang, stem)
+
+
+# --- cached look-ups (the voice line asks for every line of every turn) -----------------------------
+
+CACHE_SECONDS = 30.0
+_cache: dict[tuple[str, str, str], tuple[float, Path | None]] = {}
+_cache_lock = threading.Lock()
+
+
+def cached_recording(audio_dir: Path, lang: str, stem: str, *, now: float | None = None) -> Path | None:
+    """``find_recording`` remembered for ``CACHE_SECONDS`` (a new recording is heard within that time;
+    ``forget_recordings()`` makes it immediate)."""
+    moment = time.monotonic() if now is None else now
+    key = (str(audio_dir), lang, stem)
+    found = _cache.get(key)
+    if found is not None and moment - found[0] < CACHE_SECONDS:
+        return found[1]
+    path = find_recording(audio_dir, lang, stem)
+    with _cache_lock:
+        if len(_cache) > 50_000:  # a bound, whatever asks
+            _cache.clear()
+        _cache[key] = (moment, path)
+    return path
+
+
+def forget_recordings() -> None:
+    """Drop the cache (after adding or removing a recording)."""
+    with _cache_lock:
+        _cache.clear()

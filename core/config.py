@@ -76,10 +76,10 @@ class Settings:
     missed_call_daily_cap: int = 3  # callbacks per number per (local) day
     missed_call_reject: bool = False  # decline every inbound call on purpose and call back for free
     contacts: dict[str, str] = field(default_factory=dict)  # contact key -> number (content.contacts)
-    database_connect_timeout: int = (
-        3  # DATABASE_CONNECT_TIMEOUT: seconds to connect (and to wait for a pooled connection)
-    )
-    database_statement_timeout: int = 5  # DATABASE_STATEMENT_TIMEOUT: seconds a statement (or a lock wait) may take
+    database_connect_timeout: int = 3  # DATABASE_CONNECT_TIMEOUT: seconds to connect, or to wait for the pool
+    database_statement_timeout: int = 5  # DATABASE_STATEMENT_TIMEOUT: seconds a statement or a lock wait may take
+    sender_concurrency: int = 32  # SENDER_CONCURRENCY: provider requests in flight at most, per sender process
+    redis_url: str = ""  # REDIS_URL: share the senders' rate limits through Redis instead of the database
 
     @property
     def tz(self) -> ZoneInfo:
@@ -175,7 +175,12 @@ class Settings:
         if generated:
             secret_key = secrets.token_hex(32)
 
+        redis_url = get("REDIS_URL")
+        if redis_url and urlparse(redis_url).scheme not in ("redis", "rediss", "unix"):
+            raise ConfigError(f"REDIS_URL must be a redis://, rediss:// or unix:// URL, got {redis_url!r}")
         timeouts = {
+            "sender_concurrency": _int(get, "SENDER_CONCURRENCY", 32, 1, 256),
+            "redis_url": redis_url,
             "database_connect_timeout": _int(get, "DATABASE_CONNECT_TIMEOUT", 3, 1, 60),
             "database_statement_timeout": _int(get, "DATABASE_STATEMENT_TIMEOUT", 5, 1, 600),
         }

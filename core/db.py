@@ -130,3 +130,34 @@ def set_job_statement_timeout(session) -> None:
     """For the current transaction of a scheduler job: allow long statements (PostgreSQL only)."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text(f"SET LOCAL statement_timeout = {JOB_STATEMENT_TIMEOUT_SECONDS * 1000}"))
+
+
+# --- retrying a turn --------------------------------------------------------------------------------
+
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock detected, serialization failure
+
+
+def retryable(exc: BaseException) -> bool:
+    """A deadlock or a serialization failure (PostgreSQL), or a unique constraint hit by a concurrent twin
+    request: running the whole turn again, once, gives the right answer."""
+    from sqlalchemy.exc import DBAPIError, IntegrityError
+
+    if isinstance(exc, IntegrityError):
+        return True
+    if isinstance(exc, DBAPIError):
+        return getattr(exc.orig, "sqlstate", None) in RETRYABLE_SQLSTATES
+    return False
+
+
+def with_retry(work, *, attempts: int = 2):
+    """Run ``work()`` and commit; on a retryable failure roll back and run it again (once by default)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            result = work()
+            db.session.commit()
+            return result
+        except Exception as exc:
+            db.session.rollback()
+            if attempt == attempts or not retryable(exc):
+                raise
+    raise AssertionError("unreachable")

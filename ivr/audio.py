@@ -11,11 +11,15 @@ Resolution of one text in language ``lang`` (the provider modules apply the last
    played when there is one, else the transliterated text is read by ``<Say>`` — never silence.
 
 Every fallback (no recording in the caller's language) is counted per language and stem in
-``audio_fallbacks``; ``fallback_counts()`` returns the most-needed missing recordings.
+``audio_fallbacks`` — in memory first, written in one short sorted upsert off the turn's transaction
+(``FallbackCounter``); ``fallback_counts()`` returns the most-needed missing recordings.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -23,13 +27,14 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from content.recordings import find_recording
+from content.recordings import cached_recording
 from core.db import db
 from core.voice import Utterance
 from ivr.menu import Line, Prompt
 from ivr.models import AudioFallback
 from ivr.prompts import is_template, prompt
 
+log = logging.getLogger(__name__)
 _TTS_BAMBARA = str.maketrans({"ɛ": "è", "ɔ": "ò", "ɲ": "gn", "ŋ": "ng", "Ɛ": "È", "Ɔ": "Ò", "Ɲ": "Gn", "Ŋ": "Ng"})
 
 
@@ -44,7 +49,7 @@ def audio_url(path: Path, lang: str, stem: str) -> str:
 
 
 def _recording_url(lang: str, stem: str) -> str | None:
-    path = find_recording(current_app.config["KALANSO_AUDIO_DIR"], lang, stem)
+    path = cached_recording(current_app.config["KALANSO_AUDIO_DIR"], lang, stem)
     return audio_url(path, lang, stem) if path is not None else None
 
 
@@ -80,19 +85,85 @@ def _tts(text: str, lang: str) -> str:
     return transliterate_for_tts(text) if lang == "bm" else text
 
 
+class FallbackCounter:
+    """Fallbacks counted in memory and written in one short upsert, off the turns' transactions: a hot
+    counter row can never slow a turn down or end a call. Keys are written in sorted order, so two
+    processes flushing at once lock the same rows in the same order (no deadlock). Counts that cannot
+    be written (the database is down) are kept for the next flush."""
+
+    FLUSH_SECONDS = 10.0
+    FLUSH_KEYS = 500
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.pending: dict[tuple[str, str], list] = {}  # (lang, stem) -> [count, first_at, last_at]
+        self.flushed_at = time.monotonic()
+
+    def add(self, lang: str, stem: str, now: datetime) -> None:
+        with self.lock:
+            entry = self.pending.get((lang, stem))
+            if entry is None:
+                self.pending[(lang, stem)] = [1, now, now]
+            else:
+                entry[0] += 1
+                entry[2] = max(entry[2], now)
+
+    def due(self) -> bool:
+        return bool(self.pending) and (
+            len(self.pending) >= self.FLUSH_KEYS or time.monotonic() - self.flushed_at >= self.FLUSH_SECONDS
+        )
+
+    def flush(self, engine) -> int:
+        """Write what was counted (its own transaction); the number of stems written."""
+        with self.lock:
+            taken, self.pending = self.pending, {}
+            self.flushed_at = time.monotonic()
+        if not taken:
+            return 0
+        insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        rows = [
+            {"lang": lang, "stem": stem, "count": n, "first_at": first, "last_at": last}
+            for (lang, stem), (n, first, last) in sorted(taken.items())
+        ]
+        stmt = insert(AudioFallback.__table__)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["lang", "stem"],
+            set_={
+                "count": AudioFallback.__table__.c["count"] + stmt.excluded["count"],
+                "last_at": stmt.excluded.last_at,
+            },
+        )
+        try:
+            with engine.begin() as conn:
+                conn.execute(stmt, rows)
+        except Exception as exc:
+            log.warning("audio fallback counts not written yet (%s): kept for the next flush", exc.__class__.__name__)
+            with self.lock:
+                for (lang, stem), (n, first, last) in taken.items():
+                    entry = self.pending.setdefault((lang, stem), [0, first, last])
+                    entry[0] += n
+            return 0
+        return len(rows)
+
+
+FALLBACKS = FallbackCounter()
+
+
 def count_fallback(lang: str, stem: str, now: datetime) -> None:
-    """One more time ``stem`` was spoken without its ``lang`` recording (an atomic upsert)."""
-    insert = postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert
-    stmt = insert(AudioFallback).values(lang=lang, stem=stem, count=1, first_at=now, last_at=now)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["lang", "stem"],
-        set_={"count": AudioFallback.__table__.c["count"] + 1, "last_at": now},
-    )
-    db.session.execute(stmt)
+    """One more time ``stem`` was spoken without its ``lang`` recording (counted in memory)."""
+    FALLBACKS.add(lang, stem, now)
+
+
+def flush_fallbacks(*, force: bool = False) -> int:
+    """Write the counted fallbacks when it is time (after a turn's commit), or now."""
+    if force or FALLBACKS.due():
+        return FALLBACKS.flush(db.engine)
+    return 0
 
 
 def fallback_counts(lang: str | None = None, limit: int | None = None) -> list[tuple[str, str, int, datetime]]:
     """(language, stem, times, last time) of texts spoken without their recording, most-needed first."""
+    flush_fallbacks(force=True)
     query = select(AudioFallback.lang, AudioFallback.stem, AudioFallback.count, AudioFallback.last_at).order_by(
         AudioFallback.count.desc(), AudioFallback.lang, AudioFallback.stem
     )

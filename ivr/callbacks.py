@@ -3,7 +3,8 @@ back for free by the same provider, after a short delay, at most N times per num
 never after an opt-out and only inside the calling window (otherwise when it next opens).
 
 ``plan_callback`` is pure (time is a parameter); ``schedule_callback`` writes the pending row;
-``dispatch_due(now)`` places the due ones; ``dispatch_due_callbacks(app)`` is the scheduler's thin job.
+``dispatch_due(now)`` queues the due ones in the outbox (the sender rings); ``dispatch_due_callbacks(app)``
+is the scheduler's thin job.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from core.phones import mask_phone
 from core.window import CallingWindow
 from ivr.models import CallbackStatus, CallSession, MissedCallCallback
 from listeners.models import Listener
-from listeners.service import may_contact
+from listeners.service import lock_listener, may_contact
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +120,7 @@ def schedule_callback(
 
 
 def claim_due(now: datetime, limit: int = 50) -> list[MissedCallCallback]:
-    """Pending callbacks due at ``now``, locked so that two dispatchers never take the same one."""
+    """Pending callbacks due at ``now``, locked so that two schedulers never take the same one."""
     query = (
         select(MissedCallCallback)
         .where(MissedCallCallback.status == CallbackStatus.PENDING, MissedCallCallback.due_at <= now)
@@ -131,11 +132,9 @@ def claim_due(now: datetime, limit: int = 50) -> list[MissedCallCallback]:
 
 
 def dispatch_due(now: datetime, settings: Settings | None = None) -> list[int]:
-    """Turn due callbacks into outbound calls: commit the call sessions, THEN ask the providers.
-
-    Returns the ids of the call sessions handed to a provider.
-    """
-    from ivr.outbound import place_pending, start_call
+    """Turn due callbacks into outbound calls: a queued call session and its outbox row each, committed
+    together; the sender rings. Returns the ids of the call sessions queued."""
+    from ivr.outbound import start_call
 
     settings = settings or current_app.config["KALANSO"]
     window = settings.window
@@ -143,6 +142,8 @@ def dispatch_due(now: datetime, settings: Settings | None = None) -> list[int]:
     for row in claim_due(now):
         listener = db.session.get(Listener, row.listener_id)
         row.updated_at = now
+        if listener is not None:
+            lock_listener(listener)  # a STOP meanwhile is seen, and cancels the call it would race
         if listener is None or not may_contact(listener):
             row.status, row.reason = CallbackStatus.SKIPPED, "opted_out"
             continue
@@ -157,14 +158,6 @@ def dispatch_due(now: datetime, settings: Settings | None = None) -> list[int]:
         row.callback_call_id = session.id
         sessions.append(session.id)
     db.session.commit()
-    if sessions:
-        results = place_pending(sessions, now)
-        for session_id, ok in results.items():
-            if not ok:
-                row = db.session.scalars(select(MissedCallCallback).filter_by(callback_call_id=session_id)).first()
-                if row is not None:
-                    row.status, row.reason, row.updated_at = CallbackStatus.FAILED, "provider_refused", now
-        db.session.commit()
     return sessions
 
 
@@ -178,4 +171,4 @@ def dispatch_due_callbacks(app: Flask) -> None:
             log.exception("missed-call callbacks: dispatch failed")
             return
         if placed:
-            log.info("missed-call callbacks: %d call(s) placed", len(placed))
+            log.info("missed-call callbacks: %d call(s) queued", len(placed))

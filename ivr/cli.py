@@ -11,7 +11,7 @@ import click
 from flask.cli import with_appcontext
 
 from core.clock import utcnow
-from core.db import db
+from core.db import db, with_retry
 from ivr import service
 from providers.local import voice as local
 
@@ -46,8 +46,8 @@ def _send(data: dict) -> dict:
     event = None
     try:
         event = local.parse(data)
-        turn = service.handle(event, utcnow())
-        db.session.commit()
+        now = utcnow()
+        turn = with_retry(lambda: service.handle(event, now))
     except (ValueError, LookupError) as exc:
         db.session.rollback()
         click.echo(f"({exc})", err=True)

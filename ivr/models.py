@@ -58,7 +58,7 @@ class AudioFallback(db.Model):
 
 class CallbackStatus(enum.StrEnum):
     PENDING = "pending"  # waiting for its due time (or for the calling window to open)
-    PLACED = "placed"  # the outbound call session was created and handed to the provider
+    PLACED = "placed"  # the outbound call session and its outbox row were created (the sender rings)
     SKIPPED = "skipped"  # not called back: opted out, or the daily cap was reached
     FAILED = "failed"  # the provider refused the call
 

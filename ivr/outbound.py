@@ -1,12 +1,12 @@
 """Outbound calls, for the missed-call callback and for campaigns.
 
-Two steps, so that the provider is only asked once the database has committed:
-
-1. ``start_call(listener, entry, now)`` pre-creates a queued ``CallSession`` whose ``state`` says
-   what to play (``{"entry": "menu"}``, or ``{"entry": "lesson", "course_id": ..., "lesson_id": ...,
-   "campaign_delivery_id": ...}``) and flushes; the caller COMMITS;
-2. ``place_pending(session_ids, now)`` asks each session's provider to ring (our session id is the
-   reference the provider echoes back), stores the provider's call id and status; the caller commits.
+``start_call(listener, entry, now, purpose=...)`` creates a queued ``CallSession`` whose ``state`` says what
+to play (``{"entry": "menu"}``, or ``{"entry": "lesson", "course_id": ..., "lesson_id": ...,
+"campaign_delivery_id": ...}``) and its outbox row, in the caller's transaction. The sender process asks
+the provider to ring (our session id is the reference the provider echoes back) and the outcome comes back
+through ``on_outbox_outcomes``: the provider's call id, or the refusal (the session ends ``failed`` and
+``signals.call_finished`` lets campaigns retry), or ``canceled`` when the listener opted out before the
+call was placed — such a call never rings.
 """
 
 from __future__ import annotations
@@ -16,24 +16,31 @@ from datetime import datetime
 from typing import Any
 
 from flask import current_app
+from sqlalchemy import select
 
 from core.db import db
+from core.outbox import OutboxStatus, Outcome, enqueue_call, outbox_outcomes
 from core.phones import mask_phone
 from core.signals import call_finished
-from core.vocabulary import CallStatus, Direction
-from ivr.models import CallSession
+from core.vocabulary import CallStatus, Channel, Direction, Purpose
+from ivr.models import CallbackStatus, CallSession, MissedCallCallback
 from listeners.models import Listener
 from listeners.service import may_contact
-from providers.base import OutboundCall, ProviderError
-from providers.registry import voice_dialer_for
 
 log = logging.getLogger(__name__)
 
 
 def start_call(
-    listener: Listener, entry: dict[str, Any], now: datetime, *, provider: str | None = None
+    listener: Listener,
+    entry: dict[str, Any],
+    now: datetime,
+    *,
+    provider: str | None = None,
+    purpose: Purpose = Purpose.CALLBACK,
+    campaign_id: int | None = None,
+    delivery_id: int | None = None,
 ) -> CallSession | None:
-    """A queued outbound call session for ``listener`` (None if they opted out). Flushes, never commits."""
+    """A queued outbound call session and its outbox row (None if they opted out). Flushes, never commits."""
     if not may_contact(listener):
         return None
     session = CallSession(
@@ -49,47 +56,68 @@ def start_call(
     )
     db.session.add(session)
     db.session.flush()
+    enqueue_call(
+        listener_id=listener.id,
+        phone=listener.phone,
+        provider=session.provider,
+        purpose=purpose,
+        now=now,
+        call_session_id=session.id,
+        campaign_id=campaign_id,
+        delivery_id=delivery_id,
+    )
     return session
 
 
-def place_pending(session_ids: list[int], now: datetime) -> dict[int, bool]:
-    """Ask the providers to ring each queued session (call AFTER the commit that created them).
-
-    Returns {session id: accepted by the provider}. Flushes; the caller commits.
-    """
-    settings = current_app.config["KALANSO"]
-    out: dict[int, bool] = {}
-    for session_id in session_ids:
-        session = db.session.get(CallSession, session_id)
-        if session is None or session.status != CallStatus.QUEUED or session.provider_call_id:
-            continue
-        listener = db.session.get(Listener, session.listener_id) if session.listener_id else None
-        if not may_contact(listener):  # opted out since the call was queued: never ring
-            session.status, session.ended_at, session.updated_at = CallStatus.CANCELED, now, now
-            session.provider_status = "opted out"
-            session.path = [*(session.path or []), [now.isoformat(), "opted-out"]]
-            call_finished.send(session, now=now)
-            out[session_id] = False
-            db.session.flush()
-            continue
-        try:
-            result = voice_dialer_for(session.provider, settings).place_call(
-                OutboundCall(to=session.phone, reference=str(session.id))
-            )
-            status, call_id, word, error = result.status, result.provider_call_id, result.provider_status, result.error
-        except (ProviderError, ValueError) as exc:
-            status, call_id, word, error = CallStatus.FAILED, None, "", str(exc)
-        session.provider_status = (word or error)[:40]
+def on_outbox_outcomes(_sender, outcomes: list[Outcome], now: datetime, **_) -> None:
+    """Record on each call session what the provider said when asked to ring (flush only)."""
+    mine = {o.call_session_id: o for o in outcomes if o.channel == Channel.VOICE and o.call_session_id is not None}
+    if not mine:
+        return
+    sessions = db.session.scalars(select(CallSession).where(CallSession.id.in_(list(mine)))).all()
+    for session in sessions:
+        outcome = mine[session.id]
+        if outcome.status == OutboxStatus.PENDING:
+            continue  # requeued by reconcile: it will be placed again
         session.updated_at = now
-        if call_id:
-            session.provider_call_id = call_id
-        if status.final:
-            session.status, session.ended_at = status, now
-            session.path = [*(session.path or []), [now.isoformat(), "failed"]]
+        if outcome.status == OutboxStatus.SENT:
+            session.provider_call_id = session.provider_call_id or outcome.provider_id or None
+            if session.status == CallStatus.QUEUED:
+                session.provider_status = (outcome.provider_status or "queued")[:40]
+            continue
+        if outcome.status == OutboxStatus.UNKNOWN:
+            session.provider_status = "unknown"  # it may still ring: its webhooks and status callbacks decide
+            continue
+        if session.status != CallStatus.QUEUED:
+            continue  # the call reached us meanwhile: its own status callbacks decide
+        cancelled = outcome.status == OutboxStatus.CANCELLED
+        session.status = CallStatus.CANCELED if cancelled else CallStatus.FAILED
+        session.provider_status = ("opted out" if cancelled else outcome.provider_status or outcome.error)[:40]
+        session.ended_at = now
+        session.path = [*(session.path or []), [now.isoformat(), "opted-out" if cancelled else "failed"]]
+        if not cancelled:
             log.warning(
-                "call %s to %s refused by %s: %s", session.id, mask_phone(session.phone), session.provider, error
+                "call %s to %s refused by %s: %s",
+                session.id,
+                mask_phone(session.phone),
+                session.provider,
+                outcome.error,
             )
-            call_finished.send(session, now=now)
-        out[session_id] = not status.final
-        db.session.flush()
-    return out
+        _callback_outcome(session, cancelled, now)
+        call_finished.send(session, now=now)
+    db.session.flush()
+
+
+def _callback_outcome(session: CallSession, cancelled: bool, now: datetime) -> None:
+    callback_id = (session.state or {}).get("callback_id")
+    if not callback_id:
+        return
+    row = db.session.get(MissedCallCallback, callback_id)
+    if row is not None and row.status == CallbackStatus.PLACED:
+        row.status = CallbackStatus.SKIPPED if cancelled else CallbackStatus.FAILED
+        row.reason = "opted_out" if cancelled else "provider_refused"
+        row.updated_at = now
+
+
+def connect() -> None:
+    outbox_outcomes.connect(on_outbox_outcomes, weak=False)

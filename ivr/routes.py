@@ -14,12 +14,13 @@ from collections.abc import Callable
 from flask import Blueprint, Response, abort, current_app, request, send_file
 
 from content.model import LANGUAGES
-from content.recordings import find_recording
+from content.recordings import cached_recording
 from core.clock import utcnow
-from core.db import db
+from core.db import db, with_retry
 from core.events import CallEvent
 from core.voice import VoiceTurn
 from ivr import service
+from ivr.audio import flush_fallbacks
 from providers.africastalking import voice as at
 from providers.twilio import voice as twilio
 
@@ -64,7 +65,7 @@ def audio(lang: str, name: str):
     if lang not in LANGUAGES or not _AUDIO_NAME.match(name):
         abort(404)
     stem, _, ext = name.rpartition(".")
-    path = find_recording(current_app.config["KALANSO_AUDIO_DIR"], lang, stem)
+    path = cached_recording(current_app.config["KALANSO_AUDIO_DIR"], lang, stem)
     if path is None or path.suffix != f".{ext}":
         abort(404)
     root = current_app.config["KALANSO_AUDIO_DIR"].resolve()
@@ -75,17 +76,19 @@ def audio(lang: str, name: str):
 
 
 def answer(parse: Callable[[], CallEvent]) -> VoiceTurn:
-    """Parse, run the service and commit once; on any surprise roll back and end politely."""
+    """Parse, run the service and commit once (run again once after a deadlock or a twin request's unique
+    key); on any other surprise roll back and end politely."""
     now = utcnow()
     try:
         event = parse()
-        turn = service.handle(event, now)
-        db.session.commit()
-        return turn
+        turn = with_retry(lambda: service.handle(event, now))
     except (ValueError, LookupError) as exc:  # junk parameters, unknown call, invalid phone
         db.session.rollback()
         log.warning("voice webhook %s: %s: %s", request.path.split("/")[2], exc.__class__.__name__, exc)
+        return service.apology()
     except Exception:
         db.session.rollback()
         log.exception("voice webhook %s failed", request.path.split("/")[2])
-    return service.apology()
+        return service.apology()
+    flush_fallbacks()
+    return turn

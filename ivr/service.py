@@ -5,6 +5,13 @@ It finds (or creates) the call session and the listener, runs the menu state mac
 (which saves the bookmark after every chunk and every answer), records the path of menu nodes
 and the call's status in our own words, and schedules the missed-call callback. It flushes; the
 edge (route, CLI) commits once. It never calls a provider.
+
+**Turns are serialised and answered once.** The call session's row and its listener's row are locked
+first (PostgreSQL ``FOR NO KEY UPDATE``; on SQLite the transaction holds the write lock) and reloaded, so
+concurrent requests of one call — a provider's retry, a duplicate — run one after the other. Each answer
+is numbered: the URLs it renders carry ``t=<n>``, the number of the next request, and the session keeps
+the last answer. A request that carries an older number (or the provider's idempotency token of the last
+request, or a repeated first request) is a retry: it gets the same answer again and changes nothing.
 """
 
 from __future__ import annotations
@@ -12,9 +19,11 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict
 from datetime import datetime
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from content.catalog import get_catalog
 from core.db import db
@@ -30,12 +39,14 @@ from ivr.callbacks import callback_pending, schedule_callback
 from ivr.models import CallSession
 from listeners.models import LessonProgress, Listener, ProgressStatus
 from listeners.progress import take_turn
-from listeners.service import find_or_create_listener, opt_out
+from listeners.service import find_or_create_listener, lock_listener, mark_locked, opt_out
 
 log = logging.getLogger(__name__)
 
 GATHER = Gather(num_digits=1, timeout_seconds=6)
 MISSED = (CallStatus.NO_ANSWER, CallStatus.BUSY, CallStatus.CANCELED, CallStatus.REJECTED)
+TURN_KEY = "turn"  # in CallSession.state: how many requests of this call were answered
+REPLAY_KEY = "_replay"  # in CallSession.state: the last answer {"turn": n, "key": token, "answer": ...}
 
 
 class UnknownCall(LookupError):
@@ -44,41 +55,43 @@ class UnknownCall(LookupError):
 
 def handle(event: CallEvent, now: datetime) -> VoiceTurn:
     """Answer one webhook event. Raises ``UnknownCall`` or ``InvalidPhone`` for requests we cannot place."""
-    session = find_session(event.call)
+    session, listener = load_session(event.call)
     if isinstance(event, CallUpdate):
         return _update(session, event, now)
     if session is None:
         if not isinstance(event, CallStarted):
             raise UnknownCall(f"{event.call.provider} call {event.call.provider_call_id!r} is unknown")
-        session = _new_inbound(event.call, now)
+        session, listener = _new_inbound(event.call, now)
     elif not session.provider_call_id:
         session.provider_call_id = event.call.provider_call_id
-    listener = db.session.get(Listener, session.listener_id) if session.listener_id else None
     if listener is None:
         listener = find_or_create_listener(session.phone, now)
+        lock_listener(listener)
         session.listener_id = listener.id
+    state = dict(session.state or {})
+    replay = _replay(state, event)
+    if replay is not None:  # the provider asked again for a request we answered: same answer, nothing moves
+        return turn_from_json(replay)
+    answered = int(state.get(TURN_KEY) or 0)
     settings = current_app.config["KALANSO"]
-    replay = (session.state or {}).get(REPLAY_KEY)
-    if event.call.retry_key and replay and replay.get("key") == event.call.retry_key:
-        # the provider retried a request we already answered: answer the same, advance nothing
-        return turn_from_json(replay["turn"])
 
     if (
         isinstance(event, CallStarted)
         and session.direction == Direction.INBOUND
-        and not session.state.get("node")
+        and not state.get("node")
         and settings.missed_call_reject
         and settings.missed_call_callback
         and (schedule_callback(listener, session, now, settings) is not None or callback_pending(listener.phone))
     ):
         _set_status(session, CallStatus.REJECTED, "", now)
         _visit(session, "rejected", now)
+        turn = VoiceTurn(say=(), gather=None, reject=True, session_id=session.id, node="rejected")
+        _remember(session, {**state, "node": "rejected"}, answered, event.call, turn)
         db.session.flush()
         call_finished.send(session, now=now)
-        return VoiceTurn(say=(), gather=None, reject=True, session_id=session.id, node="rejected")
+        return turn
 
     ctx = context(listener)
-    state = dict(session.state or {})
     if isinstance(event, CallStarted):
         step = menu.begin(state, ctx)
     elif isinstance(event, KeysPressed):
@@ -90,25 +103,40 @@ def handle(event: CallEvent, now: datetime) -> VoiceTurn:
 
     if session.status in (CallStatus.QUEUED, CallStatus.RINGING):
         _set_status(session, CallStatus.IN_PROGRESS, session.provider_status, now)
-    session.state = step.state
     for node in step.nodes:
         _visit(session, node, now)
     session.updated_at = now
     lang = listener.language or settings.default_language
-    say = utterances(step.lines, lang, now)
     turn = VoiceTurn(
-        say=say,
+        say=utterances(step.lines, lang, now),
         gather=GATHER if step.listen else None,
         session_id=session.id,
         node=step.state.get("node", ""),
+        turn=answered + 1 if step.listen else None,
     )
-    if event.call.retry_key:
-        session.state = {**session.state, REPLAY_KEY: {"key": event.call.retry_key, "turn": turn_to_json(turn)}}
+    _remember(session, step.state, answered, event.call, turn)
     db.session.flush()
     return turn
 
 
-REPLAY_KEY = "_replay"  # the last answer and the provider's idempotency token it answered
+def _replay(state: dict[str, Any], event: CallEvent) -> dict | None:
+    """The stored answer when this request is a retry of one already answered, else None."""
+    last = state.get(REPLAY_KEY)
+    if not last:
+        return None
+    call = event.call
+    if call.retry_key and last.get("key") == call.retry_key:
+        return last["answer"]
+    if call.turn is not None:  # the URL we rendered says which request this is
+        return last["answer"] if call.turn < int(state.get(TURN_KEY) or 0) else None
+    if isinstance(event, CallStarted) and last.get("turn") == 0:  # the first request, asked again
+        return last["answer"]
+    return None
+
+
+def _remember(session: CallSession, state: dict[str, Any], answered: int, call: CallRef, turn: VoiceTurn) -> None:
+    last = {"turn": answered, "key": call.retry_key, "answer": turn_to_json(turn)}
+    session.state = {**state, TURN_KEY: answered + 1, REPLAY_KEY: last}
 
 
 def turn_to_json(turn: VoiceTurn) -> dict:
@@ -120,7 +148,7 @@ def turn_from_json(data: dict) -> VoiceTurn:
     say = tuple(Utterance(**u) for u in data.get("say", ()))
     return VoiceTurn(
         say=say, gather=gather, reject=data.get("reject", False), session_id=data.get("session_id"),
-        node=data.get("node", ""),
+        node=data.get("node", ""), turn=data.get("turn"),
     )  # fmt: skip
 
 
@@ -130,27 +158,50 @@ def apology(lang: str | None = None) -> VoiceTurn:
     return VoiceTurn(say=(utterance(menu.Prompt("sorry"), lang, count=False),), gather=None, node="sorry")
 
 
-def find_session(call: CallRef) -> CallSession | None:
-    """By our reference (outbound calls), else by the provider's call id; else a just-placed
-    outbound call to the same number whose provider id is not stored yet (Africa's Talking)."""
-    if call.reference.isdigit():
-        session = db.session.get(CallSession, int(call.reference))
-        if session is not None and session.provider == call.provider:
-            return session
+def load_session(call: CallRef) -> tuple[CallSession | None, Listener | None]:
+    """The call's session and its listener, locked and reloaded (see the module's docstring).
+
+    By our reference (outbound calls), else by the provider's call id; else a just-placed outbound call to
+    the same number whose provider id is not stored yet (Africa's Talking)."""
+    conditions = []
+    if call.reference.isdigit() and len(call.reference) <= 10 and int(call.reference) < 2**31:
+        conditions.append((CallSession.id == int(call.reference)) & (CallSession.provider == call.provider))
     if call.provider_call_id:
-        session = db.session.scalars(
-            select(CallSession).filter_by(provider=call.provider, provider_call_id=call.provider_call_id)
-        ).first()
-        if session is not None:
-            return session
+        conditions.append(
+            (CallSession.provider == call.provider) & (CallSession.provider_call_id == call.provider_call_id)
+        )
+    for condition in conditions:
+        found = _locked(select(CallSession).where(condition))
+        if found[0] is not None:
+            return found
     if call.direction == Direction.OUTBOUND and call.phone:
-        return db.session.scalars(
+        return _locked(
             select(CallSession)
             .filter_by(provider=call.provider, provider_call_id=None, direction=Direction.OUTBOUND)
             .where(CallSession.phone == _e164_or_raw(call.phone))
             .order_by(CallSession.id.desc())
-        ).first()
-    return None
+            .limit(1)
+        )
+    return None, None
+
+
+def _locked(query) -> tuple[CallSession | None, Listener | None]:
+    """Run a session query with the session (and its listener) locked; both reloaded."""
+    postgres = db.session.get_bind().dialect.name == "postgresql"
+    joined = query.add_columns(Listener).join(Listener, Listener.id == CallSession.listener_id)
+    if postgres:
+        joined = joined.with_for_update(of=[CallSession, Listener], key_share=True)
+    row = db.session.execute(joined.execution_options(populate_existing=True)).first()
+    if row is not None:
+        mark_locked(row[1].id)
+        return row[0], row[1]
+    if postgres:  # a session whose listener is gone (deleted): lock the session alone
+        query = query.with_for_update(key_share=True)
+    return db.session.scalars(query.execution_options(populate_existing=True)).first(), None
+
+
+def find_session(call: CallRef) -> CallSession | None:
+    return load_session(call)[0]
 
 
 def context(listener: Listener) -> menu.Context:
@@ -211,7 +262,7 @@ def _update(session: CallSession | None, event: CallUpdate, now: datetime) -> Vo
     if session is None:
         if not event.status.final or not event.call.phone:
             raise UnknownCall(f"{event.call.provider} status for an unknown call")
-        session = _new_inbound(event.call, now)  # a call that never reached our voice webhook
+        session, _listener = _new_inbound(event.call, now)  # a call that never reached our voice webhook
     elif not session.provider_call_id:
         session.provider_call_id = event.call.provider_call_id
     if event.duration_seconds is not None:
@@ -237,6 +288,8 @@ def _finish(session: CallSession, now: datetime) -> None:
     session.ended_at = session.ended_at or now
     _visit(session, "hangup" if session.answered_at else session.status.value, now)
     listener = db.session.get(Listener, session.listener_id) if session.listener_id else None
+    if listener is not None:
+        lock_listener(listener)
     state = session.state or {}
     if listener is not None and state.get("node") == "lesson" and state.get("course_id"):
         course = get_catalog().course(state["course_id"])
@@ -253,7 +306,10 @@ def _finish(session: CallSession, now: datetime) -> None:
     call_finished.send(session, now=now)
 
 
-def _new_inbound(call: CallRef, now: datetime) -> CallSession:
+def _new_inbound(call: CallRef, now: datetime) -> tuple[CallSession, Listener]:
+    """The session of a call we hear of for the first time. Two first requests of one call at once (a retry
+    racing the original): the unique (provider, call id) lets one insert; the other waits for it to commit,
+    finds it, and is answered as a retry."""
     listener = find_or_create_listener(call.phone, now)
     session = CallSession(
         provider=call.provider,
@@ -267,10 +323,17 @@ def _new_inbound(call: CallRef, now: datetime) -> CallSession:
         created_at=now,
         updated_at=now,
     )
-    db.session.add(session)
-    db.session.flush()
+    try:
+        with db.session.begin_nested():
+            db.session.add(session)
+    except IntegrityError:
+        found, found_listener = load_session(call)
+        if found is None:
+            raise
+        return found, found_listener or listener
+    lock_listener(listener)
     log.info("call %s from %s (%s)", session.id, mask_phone(listener.phone), call.provider)
-    return session
+    return session, listener
 
 
 def _set_status(session: CallSession, status: CallStatus, provider_status: str, now: datetime) -> None:

@@ -10,7 +10,7 @@ from flask import Blueprint, abort, current_app, jsonify, render_template, reque
 from sqlalchemy import select
 
 from core.clock import utcnow
-from core.db import db
+from core.db import db, with_retry
 from core.events import CallEvent
 from core.phones import InvalidPhone, normalize_phone
 from core.vocabulary import CallStatus, Direction
@@ -40,8 +40,8 @@ def voice():
     event: CallEvent | None = None
     try:
         event = local.parse(data)
-        turn = service.handle(event, utcnow())
-        db.session.commit()
+        now = utcnow()
+        turn = with_retry(lambda: service.handle(event, now))
     except (ValueError, LookupError) as exc:
         db.session.rollback()
         log.warning("simulator: %s: %s", exc.__class__.__name__, exc)

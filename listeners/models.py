@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Column, ForeignKey, Index, String, Table, Text, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, Column, ForeignKey, Index, String, Table, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from core.clock import utcnow
@@ -139,4 +139,39 @@ class QuizAnswer(db.Model):
     attempt: Mapped[int] = mapped_column(default=1)
     answered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    __table_args__ = (Index("ix_quiz_answers_lesson_question", "course_id", "lesson_id", "question_id"),)
+    __table_args__ = (
+        Index("ix_quiz_answers_lesson_question", "course_id", "lesson_id", "question_id"),
+        # the answer that counts is recorded once per question and attempt, whatever retries or channels race
+        Index(
+            "uq_quiz_answers_counted",
+            "listener_id",
+            "course_id",
+            "lesson_id",
+            "question_id",
+            "attempt",
+            unique=True,
+            postgresql_where=text("counted"),
+            sqlite_where=text("counted"),
+        ),
+    )
+
+
+class LessonCompletion(db.Model):
+    """One completed run of a lesson (attempt) by one listener: recorded once, by a unique constraint."""
+
+    __tablename__ = "lesson_completions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    listener_id: Mapped[int] = mapped_column(ForeignKey("listeners.id", ondelete="CASCADE"))
+    course_id: Mapped[str] = mapped_column(String(64))
+    lesson_id: Mapped[str] = mapped_column(String(64))
+    attempt: Mapped[int] = mapped_column()
+    score: Mapped[int] = mapped_column()
+    total: Mapped[int] = mapped_column()
+    channel: Mapped[Channel] = mapped_column(str_enum(Channel, "completion_channel"))
+    completed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        UniqueConstraint("listener_id", "course_id", "lesson_id", "attempt"),
+        Index("ix_lesson_completions_lesson", "course_id", "lesson_id", "completed_at"),
+    )

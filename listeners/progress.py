@@ -1,7 +1,10 @@
 """One turn of a lesson for one listener: load the bookmark, run the engine, persist what happened.
 
-Both channels call ``take_turn``; the caller (a route, a CLI command) commits. A completed lesson
-stays completed, and completing it again never counts twice.
+Both channels call ``take_turn``; the caller (a route, a CLI command) commits. The listener's row and the
+lesson's progress row are locked first and reloaded, so concurrent turns of one listener (two calls, a call
+and an SMS) run one after the other and the second sees the first's bookmark. The answer that counts is
+recorded once per question and attempt, and a completed run once (unique constraints, not only code); a
+completed lesson stays completed.
 """
 
 from __future__ import annotations
@@ -16,13 +19,14 @@ from core.db import db
 from core.signals import lesson_completed
 from core.vocabulary import Channel
 from engine import Bookmark, Digits, Feedback, Input, Result, Text, advance, start_bookmark
-from listeners.models import LessonProgress, Listener, ProgressStatus, QuizAnswer
+from listeners.models import LessonCompletion, LessonProgress, Listener, ProgressStatus, QuizAnswer
+from listeners.service import lock_listener
 
 
 def progress_row(listener: Listener, course_id: str, lesson_id: str, *, lock: bool = False) -> LessonProgress | None:
     query = select(LessonProgress).filter_by(listener_id=listener.id, course_id=course_id, lesson_id=lesson_id)
-    if lock:
-        query = query.with_for_update()
+    if lock:  # reload: an object already in the session may hold what we read before waiting for the lock
+        query = query.with_for_update(key_share=True).execution_options(populate_existing=True)
     return db.session.scalars(query).first()
 
 
@@ -50,6 +54,7 @@ def take_turn(
     listener: Listener, course: Course, lesson_id: str, event: Input, *, channel: Channel, now: datetime
 ) -> Result:
     """Advance ``listener`` in one lesson by ``event``; record answers and completion; flush."""
+    lock_listener(listener)
     row = _get_or_create(listener, course.id, lesson_id, now)
     before = current_bookmark(row, course, lesson_id)
     result = advance(course, before, event)
@@ -81,6 +86,18 @@ def take_turn(
             row.status = ProgressStatus.IN_PROGRESS
     done = result.completion
     if done is not None:
+        db.session.add(
+            LessonCompletion(
+                listener_id=listener.id,
+                course_id=course.id,
+                lesson_id=lesson_id,
+                attempt=after.attempt,
+                score=done.score,
+                total=done.total,
+                channel=channel,
+                completed_at=now,
+            )
+        )
         row.score = done.score
         row.total = done.total
         row.best_score = max(done.score, row.best_score or 0)

@@ -1,13 +1,22 @@
-"""Finding listeners by phone, and consent: opting out and back in, across every channel."""
+"""Finding listeners by phone, locking one for a turn, and consent: opting out and back in, across every channel.
+
+**One listener's turns run one at a time.** A voice turn, an SMS turn, a campaign preparing a lesson and a
+STOP each lock the listener's row (``lock_listener``) before they read anything about them, and keep the lock
+until they commit: two channels answering the same question at once are served one after the other, the
+second seeing what the first recorded. Lock order, everywhere: a call's session, then its listener, then the
+listener's lesson progress.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from core.db import db
+from core.outbox import cancel_pending
 from core.phones import normalize_phone
 from core.signals import listener_opted_out
 from listeners.models import Listener
@@ -33,12 +42,46 @@ def find_or_create_listener(phone: str, now: datetime) -> Listener:
     return listener
 
 
+_LOCKED = "kalanso.listeners.locked"
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_rollback")
+def _forget_locks(session: Session) -> None:
+    session.info.pop(_LOCKED, None)
+
+
+def lock_listener(listener: Listener) -> Listener:
+    """Lock this listener's row until the transaction ends, and reload it (what a concurrent turn committed
+    while we waited). Once per transaction; PostgreSQL only (SQLite transactions already run one at a time)."""
+    locked = db.session.info.setdefault(_LOCKED, set())
+    if listener.id in locked:
+        return listener
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.scalars(
+            select(Listener)
+            .where(Listener.id == listener.id)
+            .with_for_update(key_share=True)
+            .execution_options(populate_existing=True)
+        ).one()
+    locked.add(listener.id)
+    return listener
+
+
+def mark_locked(listener_id: int) -> None:
+    """The caller locked this listener's row itself (e.g. together with a call session)."""
+    db.session.info.setdefault(_LOCKED, set()).add(listener_id)
+
+
 def opt_out(listener: Listener, now: datetime, channel: str) -> bool:
-    """Stop all campaign traffic to this listener at once. True if this changed anything."""
+    """Stop all traffic to this listener at once: pending SMS and calls in the outbox are cancelled in this
+    transaction, and campaigns drop their pending deliveries. True if this changed anything."""
+    lock_listener(listener)
     if listener.opted_out:
         return False
     listener.opt_out(now, channel)
     db.session.flush()
+    cancel_pending(listener.id, now)
     listener_opted_out.send(listener, now=now, channel=channel)
     return True
 

@@ -36,22 +36,28 @@ class SmsSendResult:
     provider_message_id: str | None = None
     provider_status: str = ""
     error: str = ""  # the provider's reason, kept
+    retryable: bool = False  # failed before the provider could receive it (no connection): try again later
 
 
 class SmsSender(Protocol):
+    """What the sender process calls to send SMS (one instance per worker thread)."""
+
     name: str
     max_batch: int  # recipients per provider request (Twilio 1; Africa's Talking many)
 
     def send(self, messages: Sequence[OutboundSms]) -> list[SmsSendResult]:
-        """Hand messages to the provider; one result per message, in order. Called after commit."""
+        """Hand messages to the provider; one result per message, in order. Never raises for a provider's
+        refusal or an unreachable provider: those are results (``failed``, ``retryable`` when the request
+        certainly never arrived)."""
         ...
 
 
 class SentLookup(Protocol):
-    """Optional, for senders whose provider can be asked what it received (reconciling a crashed send)."""
+    """Optional, for SMS senders whose provider can be asked what it received (reconciling a crashed send)."""
 
     def find_sent(self, message: OutboundSms, since: datetime) -> SmsSendResult | None:
-        """The provider's record of this message if it received it since ``since``, else None."""
+        """The provider's record of this message if it received it since ``since``, else None. Raises
+        ``ProviderError`` when the provider cannot be asked right now."""
         ...
 
 
@@ -69,14 +75,34 @@ class CallPlaceResult:
     provider_call_id: str | None = None
     provider_status: str = ""
     error: str = ""
+    retryable: bool = False  # failed before the provider could receive it (no connection): try again later
 
 
 class VoiceDialer(Protocol):
+    """What the sender process calls to place calls (one instance per worker thread)."""
+
     name: str
 
     def place_call(self, call: OutboundCall) -> CallPlaceResult:
-        """Ask the provider to ring ``call.to``; the call then reaches our voice webhook. After commit."""
+        """Ask the provider to ring ``call.to``; the call then reaches our voice webhook with ``call.reference``.
+        A refusal or an unreachable provider is a result (``failed``, ``retryable`` when the request certainly
+        never arrived); ``ProviderError`` only for an answer that cannot be understood."""
         ...
+
+
+def never_reached(exc: BaseException) -> bool:
+    """Whether a failed HTTP request certainly never reached the provider (it could not even connect): such a
+    send is safe to try again. A timeout or a reset after connecting is not: the provider may have it."""
+    import requests
+    from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+
+    if isinstance(exc, requests.exceptions.ConnectTimeout | ConnectionRefusedError):
+        return True
+    if isinstance(exc, requests.exceptions.ConnectionError) and not isinstance(exc, requests.exceptions.ReadTimeout):
+        reason = exc.args[0] if exc.args else None
+        reason = getattr(reason, "reason", reason)  # urllib3's MaxRetryError wraps the cause
+        return isinstance(reason, NewConnectionError | ConnectTimeoutError | ConnectionRefusedError)
+    return False
 
 
 # --- the turn counter, echoed in the URLs we render ------------------------------------------------

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import click
+from flask import current_app
 
 from core.clock import utcnow
 from core.db import db
 from core.phones import InvalidPhone, normalize_phone
+from core.vocabulary import Channel
 from providers.local import sms as local_sms
-from sms import outbound, service
+from sender.loop import Sender
+from sms import service
 
 
 @click.command("sms")
@@ -24,9 +27,11 @@ def sms_command(phone: str, text: tuple[str, ...]) -> None:
     now = utcnow()
     replies = service.handle_incoming(event, now)
     db.session.commit()
-    sent = outbound.send_prepared(replies, now)
-    if not sent:
+    # the simulator's own sender, in this process and for the simulator's texts only
+    Sender(current_app._get_current_object(), inline=True, only=[(Channel.SMS, local_sms.NAME)]).drain()
+    if not replies:
         click.echo("(no reply)")
-    for message in sent:
+    for message in replies:
+        db.session.refresh(message)
         click.echo(f"--- reply {message.id}: {message.encoding}, {message.segments} segment(s), {message.status}")
         click.echo(message.body)

@@ -1,38 +1,35 @@
 """Outbound SMS, the one path every text takes (replies, confirmations, campaigns).
 
-1. ``prepare(listener_or_phone, body, now, purpose=...)`` — inside the caller's transaction: applies
-   the deployment's transliteration, computes encoding and segments, refuses a text over
-   ``SMS_MAX_SEGMENTS`` (``MessageTooLong``), and creates a ``queued`` Message row. It returns None,
-   creating nothing, when the listener has opted out — except for the two consent confirmations.
-2. The edge commits.
-3. ``send_prepared(messages, now)`` — after the commit: checks consent again (a STOP may have
-   arrived in between), hands the texts to the provider in batches, then records provider ids and
-   statuses in a short transaction of its own.
+``prepare(listener_or_phone, body, now, purpose=...)`` — inside the caller's transaction: applies the
+deployment's transliteration, computes encoding and segments, refuses a text over ``SMS_MAX_SEGMENTS``
+(``MessageTooLong``), creates a ``queued`` Message row and its outbox row (``core.outbox``). It returns
+None, creating nothing, when the listener has opted out — except for the two consent confirmations. The
+edge commits; the sender process hands the text to the provider (never a webhook) and the outcome comes
+back through ``on_outbox_outcomes``, which records provider ids and statuses on the messages in bulk.
 
-Delivery reports come back through ``apply_report``, which never moves a message backwards
-(callbacks arrive out of order) and sends ``signals.message_status_changed``.
+Delivery reports come back through ``apply_report``, which never moves a message backwards (callbacks
+arrive out of order) and sends ``signals.message_status_changed``.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 
 from flask import current_app
-from sqlalchemy import event, select
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.exc import IntegrityError
 
 from core.config import Settings
 from core.db import db
 from core.events import DeliveryReport
-from core.phones import mask_phone, normalize_phone
+from core.outbox import OutboxStatus, Outcome, enqueue_sms, outbox_outcomes
+from core.phones import mask_phone
 from core.signals import message_status_changed
 from core.vocabulary import Direction, MessageStatus, Purpose
 from listeners.models import Listener
-from listeners.service import find_listener
-from providers import registry
-from providers.base import OutboundSms, SmsSender, SmsSendResult
+from listeners.service import find_or_create_listener
 from sms.encoding import check_length, for_sms
 from sms.models import Message
 
@@ -41,17 +38,7 @@ log = logging.getLogger(__name__)
 _RANK = {MessageStatus.QUEUED: 0, MessageStatus.SENT: 1, MessageStatus.DELIVERED: 2, MessageStatus.FAILED: 2}
 FINAL = frozenset({MessageStatus.DELIVERED, MessageStatus.FAILED})
 OPTED_OUT = "opted out: not sent"
-_UNCOMMITTED = "kalanso.sms.prepared_uncommitted"
-
-
-@event.listens_for(Session, "after_commit")
-@event.listens_for(Session, "after_rollback")
-def _forget_prepared(session: Session) -> None:
-    session.info.pop(_UNCOMMITTED, None)
-
-
-class SendingInsideTransaction(RuntimeError):
-    """``send_prepared`` was called with uncommitted changes: commit first, then send."""
+UNKNOWN = "outcome unknown: the send was interrupted"
 
 
 def _settings() -> Settings:
@@ -94,15 +81,16 @@ def prepare(
     settings: Settings | None = None,
     flush: bool = True,
 ) -> Message | None:
-    """A queued outbound message (flushed, unless ``flush=False`` for a caller that prepares many and
-    flushes once), or None if the listener may not be contacted.
+    """A queued outbound message and its outbox row (flushed), or None if the listener may not be contacted.
 
-    Raises ``MessageTooLong`` over the segment limit, ``InvalidPhone`` for a bad number and
-    ``ValueError`` for an empty text: an author's mistake gets a clear error, never a cut text.
+    With ``flush=False`` (a caller that prepares many and flushes once) only the Message is added: the
+    caller writes the outbox rows after its flush (``campaigns.ports``). Raises ``MessageTooLong`` over the
+    segment limit, ``InvalidPhone`` for a bad number and ``ValueError`` for an empty text: an author's
+    mistake gets a clear error, never a cut text.
     """
     settings = settings or _settings()
-    listener = target if isinstance(target, Listener) else find_listener(target)
-    phone = listener.phone if listener is not None else normalize_phone(target)
+    listener = target if isinstance(target, Listener) else find_or_create_listener(target, now)
+    phone = listener.phone
     if not may_send(listener, purpose):
         log.info("SMS to %s not prepared: the listener opted out (%s)", mask_phone(phone), purpose)
         return None
@@ -112,7 +100,7 @@ def prepare(
     found = check_length(text, settings)
     message = Message(
         provider=provider or settings.sms_provider,
-        listener_id=listener.id if listener is not None else None,
+        listener_id=listener.id,
         phone=phone,
         direction=Direction.OUTBOUND,
         body=text,
@@ -128,86 +116,63 @@ def prepare(
     db.session.add(message)
     if flush:
         db.session.flush()
-    db.session.info[_UNCOMMITTED] = True
+        enqueue_sms(
+            listener_id=listener.id,
+            phone=phone,
+            body=text,
+            provider=message.provider,
+            purpose=str(purpose),
+            now=now,
+            message_id=message.id,
+        )
     return message
 
 
-def send_prepared(
-    messages: Iterable[Message | int], now: datetime, *, sender: SmsSender | None = None
-) -> list[Message]:
-    """Send queued messages through the provider, after the caller's commit; record the outcome.
+_OUTCOME_UPDATE = (
+    update(Message.__table__)
+    .where(Message.__table__.c.id == bindparam("b_id"), Message.__table__.c.status == MessageStatus.QUEUED.value)
+    .values(
+        status=bindparam("b_status"),
+        provider_message_id=bindparam("b_provider_id"),
+        provider_status=bindparam("b_provider_status"),
+        error=bindparam("b_error"),
+        sent_at=bindparam("b_sent_at"),
+        updated_at=bindparam("b_now"),
+    )
+)
 
-    Commits its own short transactions. Returns the messages with their new status.
-    """
-    if db.session.new or db.session.dirty or db.session.deleted or db.session.info.get(_UNCOMMITTED):
-        raise SendingInsideTransaction("commit the messages before sending them")
-    ids = [m.id if isinstance(m, Message) else int(m) for m in messages]
-    if not ids:
-        return []
-    rows = db.session.scalars(select(Message).where(Message.id.in_(ids)).order_by(Message.id)).all()
-    listener_ids = {row.listener_id for row in rows if row.listener_id}
-    listeners = (
-        {li.id: li for li in db.session.scalars(select(Listener).where(Listener.id.in_(listener_ids)))}
-        if listener_ids
-        else {}
-    )  # one query for all, not one per message
-    to_send: list[Message] = []
-    for row in rows:
-        if row.direction != Direction.OUTBOUND or row.status != MessageStatus.QUEUED or row.provider_message_id:
-            continue  # already handed over (or not ours to send)
-        listener = listeners.get(row.listener_id) if row.listener_id else None
-        if not may_send(listener, row.purpose, exclude=row.id):
-            _apply(row, SmsSendResult(str(row.id), row.phone, MessageStatus.FAILED, error=OPTED_OUT), now)
+
+def on_outbox_outcomes(_sender, outcomes: list[Outcome], now: datetime, **_) -> None:
+    """Record what the provider said on the messages (one batched UPDATE; never moves a message backwards)."""
+    params = []
+    for o in outcomes:
+        if o.message_id is None or o.status == OutboxStatus.PENDING:
             continue
-        to_send.append(row)
-    by_provider: dict[str, list[OutboundSms]] = {}
-    for row in to_send:
-        by_provider.setdefault(row.provider, []).append(OutboundSms(to=row.phone, body=row.body, reference=str(row.id)))
-    send_ids = [row.id for row in to_send]
-    db.session.commit()  # ends the transaction: the provider is called outside any
-
-    outcomes: list[SmsSendResult] = []
-    for provider, wire in by_provider.items():
-        outcomes.extend(_send_batches(sender or registry.sms_sender_for(provider), wire))
-    # one query reloads every row the commit expired (instead of one refresh per row)
-    by_id = {str(m.id): m for m in db.session.scalars(select(Message).where(Message.id.in_(send_ids)))}
-    for outcome in outcomes:
-        row = by_id.get(outcome.reference)
-        if row is not None:
-            _apply(row, outcome, now)
-    db.session.commit()
-    return list(rows)
-
-
-def _send_batches(sender: SmsSender, queued: list[OutboundSms]) -> list[SmsSendResult]:
-    outcomes: list[SmsSendResult] = []
-    size = max(sender.max_batch, 1)
-    for start in range(0, len(queued), size):
-        wire = queued[start : start + size]
-        try:
-            outcomes.extend(sender.send(wire))
-        except Exception as exc:  # an adapter bug must not lose the record of what happened
-            log.exception("SMS provider %s failed on a batch of %d", sender.name, len(wire))
-            outcomes.extend(
-                SmsSendResult(
-                    w.reference, w.to, MessageStatus.FAILED, error=f"provider error: {exc.__class__.__name__}"
-                )
-                for w in wire
-            )
-    return outcomes
+        if o.status == OutboxStatus.SENT:
+            status = MessageStatus(o.detail_status) if o.detail_status else MessageStatus.QUEUED
+            status = MessageStatus.QUEUED if status == MessageStatus.RECEIVED else status
+            error = o.error
+        elif o.status == OutboxStatus.UNKNOWN:
+            status, error = MessageStatus.QUEUED, UNKNOWN
+        else:  # failed, or cancelled by an opt-out
+            status, error = MessageStatus.FAILED, (OPTED_OUT if o.status == OutboxStatus.CANCELLED else o.error)
+        params.append(
+            {
+                "b_id": o.message_id,
+                "b_status": status.value,
+                "b_provider_id": o.provider_id or None,
+                "b_provider_status": o.provider_status[:40],
+                "b_error": error[:200],
+                "b_sent_at": now if status in (MessageStatus.SENT, MessageStatus.DELIVERED) else None,
+                "b_now": now,
+            }
+        )
+    if params:
+        db.session.execute(_OUTCOME_UPDATE, params)
 
 
-def _apply(row: Message, outcome: SmsSendResult, now: datetime) -> None:
-    previous = row.status
-    row.status = outcome.status
-    row.provider_message_id = outcome.provider_message_id or row.provider_message_id
-    row.provider_status = outcome.provider_status[:40]
-    row.error = outcome.error[:200]
-    row.updated_at = now
-    if outcome.status in (MessageStatus.SENT, MessageStatus.DELIVERED):
-        row.sent_at = row.sent_at or now
-    if previous != row.status:  # no flush per row: the caller's commit writes them all at once
-        message_status_changed.send(row, now=now, previous=previous)
+def connect() -> None:
+    outbox_outcomes.connect(on_outbox_outcomes, weak=False)
 
 
 def apply_report(report: DeliveryReport, now: datetime) -> Message | None:
@@ -244,25 +209,27 @@ def record_incoming(provider: str, phone: str, text: str, provider_message_id: s
         ).first()
         if seen is not None:
             return False
-    db.session.add(
-        Message(
-            provider=provider,
-            provider_message_id=provider_message_id,
-            listener_id=listener.id if listener is not None else None,
-            phone=phone,
-            direction=Direction.INBOUND,
-            body=text[:1600],
-            status=MessageStatus.RECEIVED,
-            provider_status="received",
-            error="",
-            encoding="",
-            segments=None,
-            purpose="",
-            created_at=now,
-            updated_at=now,
-        )
+    incoming = Message(
+        provider=provider,
+        provider_message_id=provider_message_id,
+        listener_id=listener.id if listener is not None else None,
+        phone=phone,
+        direction=Direction.INBOUND,
+        body=text[:1600],
+        status=MessageStatus.RECEIVED,
+        provider_status="received",
+        error="",
+        encoding="",
+        segments=None,
+        purpose="",
+        created_at=now,
+        updated_at=now,
     )
-    db.session.flush()
+    try:
+        with db.session.begin_nested():  # a concurrent retry of the same text: the unique id decides
+            db.session.add(incoming)
+    except IntegrityError:
+        return False
     return True
 
 

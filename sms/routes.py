@@ -1,9 +1,16 @@
 """The SMS line's webhooks and the simulator's SMS panel.
 
-Every route: verify → parse into our event → call the service → commit → send after commit → answer.
-Webhooks always answer well-formed: Twilio gets TwiML (an empty ``<Response/>``: replies go out
-through the REST API after the commit, the same path as every other SMS), Africa's Talking an
-empty 200. Forged requests get 403 and change nothing; junk gets the same empty answer.
+Every route: verify → parse into our event → call the service → commit → answer. No provider is called
+here: the replies are outbox rows written in the same transaction, sent by the sender process.
+Webhooks always answer well-formed: Twilio gets TwiML (an empty ``<Response/>``), Africa's Talking an
+empty body. Forged requests get 403 and change nothing; junk gets the same empty answer with 200.
+
+When a text cannot be recorded (the database is unreachable or hung), the answer is **503** (with
+``Retry-After``), never a 200 that would lose it — a STOP above all. Twilio retries a failed webhook
+request once by default (connection overrides ``#rc``/``rp``) and then requests the number's *fallback
+URL* if one is set: set it to this same URL for a second chance (see README, "The SMS line"). Africa's
+Talking documents no retry behaviour (reference §16.7): a 503 is logged on their side and the text is
+lost there; it is the best answer we can give.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ import logging
 from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
 
 from core.clock import utcnow
-from core.db import db
+from core.db import with_retry
 from core.events import DeliveryReport, IncomingSms
 from core.phones import InvalidPhone, normalize_phone
 from providers.africastalking import sms as at_sms
@@ -24,33 +31,38 @@ from sms import outbound, service
 bp = Blueprint("sms", __name__, template_folder="templates")
 log = logging.getLogger(__name__)
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+RETRY_AFTER = "30"
 
 
 @bp.post("/sms/twilio")
 def twilio_incoming():
     _verify_twilio()
-    _receive(twilio_sms.parse_incoming(request.form))
+    if _receive(twilio_sms.parse_incoming(request.form)) is None:
+        return _twiml(503)
     return _twiml()
 
 
 @bp.post("/sms/twilio/status")
 def twilio_status():
     _verify_twilio()
-    _report(twilio_sms.parse_report(request.form))
+    if _report(twilio_sms.parse_report(request.form)) is _NOT_RECORDED:
+        return Response("", 503, headers={"Retry-After": RETRY_AFTER})
     return "", 204
 
 
 @bp.post("/sms/at/<secret>/incoming")
 def at_incoming(secret: str):
     _verify_at(secret)
-    _receive(at_sms.parse_incoming(request.form))
+    if _receive(at_sms.parse_incoming(request.form)) is None:
+        return Response("", 503, mimetype="text/plain", headers={"Retry-After": RETRY_AFTER})
     return Response("", 200, mimetype="text/plain")
 
 
 @bp.post("/sms/at/<secret>/delivery")
 def at_delivery(secret: str):
     _verify_at(secret)
-    _report(at_sms.parse_report(request.form))
+    if _report(at_sms.parse_report(request.form)) is _NOT_RECORDED:
+        return Response("", 503, mimetype="text/plain", headers={"Retry-After": RETRY_AFTER})
     return Response("", 200, mimetype="text/plain")
 
 
@@ -72,8 +84,10 @@ def simulator_send():
     phone = _phone_or_none(event.phone if event else "")
     if event is None or phone is None:
         return jsonify(error="Give a phone number (e.g. +223 76 12 34 56) and a text."), 400
-    sent = _receive(event)
-    return jsonify(phone=phone, replies=[_as_json(m) for m in sent])
+    replies = _receive(event)
+    if replies is None:
+        return jsonify(error="The line could not record this text (database unavailable): try again."), 503
+    return jsonify(phone=phone, replies=[_as_json(m) for m in replies])
 
 
 @bp.get("/simulator/sms/messages")
@@ -94,6 +108,8 @@ def simulator_delivery():
     _simulator_only()
     report = local_sms.parse_report(request.get_json(silent=True) or {})
     message = _report(report)
+    if message is _NOT_RECORDED:
+        return jsonify(error="The report could not be recorded (database unavailable): try again."), 503
     if message is None:
         return jsonify(error="No simulator message with this id, or an unknown status."), 404
     return jsonify(_as_json(message))
@@ -102,37 +118,32 @@ def simulator_delivery():
 # --- helpers ------------------------------------------------------------------------------------
 
 
-def _receive(event: IncomingSms | None) -> list:
-    """Handle one incoming text and send the replies after the commit. Never raises."""
+def _receive(event: IncomingSms | None) -> list | None:
+    """Record one incoming text and its replies (in the outbox), committed; the replies. ``None`` when it
+    could not be recorded (the caller answers so that the provider retries). Never raises."""
     if event is None:
         return []
     now = utcnow()
     try:
-        replies = service.handle_incoming(event, now)
-        db.session.commit()
+        return with_retry(lambda: service.handle_incoming(event, now))
     except Exception:
-        db.session.rollback()
-        log.exception("incoming %s SMS could not be handled", event.provider)
-        return []
-    try:
-        return outbound.send_prepared(replies, now)
-    except Exception:
-        db.session.rollback()
-        log.exception("replies to an incoming %s SMS could not be sent", event.provider)
-        return []
+        log.exception("incoming %s SMS could not be recorded: answering 503 so that it is sent again", event.provider)
+        return None
+
+
+_NOT_RECORDED = object()
 
 
 def _report(report: DeliveryReport | None):
+    """Record a delivery report: its message, None for junk or a message not ours, ``_NOT_RECORDED`` when
+    the database failed (the caller answers 503 so that the provider sends it again)."""
     if report is None:
         return None
     try:
-        message = outbound.apply_report(report, utcnow())
-        db.session.commit()
-        return message
+        return with_retry(lambda: outbound.apply_report(report, utcnow()))
     except Exception:
-        db.session.rollback()
-        log.exception("a %s delivery report could not be recorded", report.provider)
-        return None
+        log.exception("a %s delivery report could not be recorded: answering 503", report.provider)
+        return _NOT_RECORDED
 
 
 def _verify_twilio() -> None:
@@ -164,8 +175,9 @@ def _phone_or_none(raw: str) -> str | None:
         return None
 
 
-def _twiml() -> Response:
-    return Response(EMPTY_TWIML, 200, mimetype="text/xml")
+def _twiml(status: int = 200) -> Response:
+    headers = {"Retry-After": RETRY_AFTER} if status == 503 else {}
+    return Response(EMPTY_TWIML, status, mimetype="text/xml", headers=headers)
 
 
 def _as_json(message) -> dict:

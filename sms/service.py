@@ -4,8 +4,9 @@
 keyword (first word; STOP wins over everything, even mid-quiz) or treats the text as the answer to
 the lesson in progress. Lessons run on the same engine and the same progress rows as the voice
 line (``listeners.progress.take_turn``), so a lesson started by voice is finished by SMS and
-counts once. Replies go through ``sms.outbound.prepare``, which refuses anything but the consent
-confirmations to an opted-out listener. The caller commits, then calls ``send_prepared``.
+counts once. The listener's row is locked first (``lock_listener``): one listener's turns, by any
+channel, run one at a time. Replies go through ``sms.outbound.prepare`` into the outbox, which refuses
+anything but the consent confirmations to an opted-out listener. The caller commits; the sender sends.
 
 Which lesson a listener is in: the lesson of their most recently updated progress row, when that
 run is started and not finished. Outside a lesson, a bare number picks a course from the list.
@@ -46,7 +47,7 @@ from engine import (
 )
 from listeners.models import LessonProgress, Listener, ProgressStatus
 from listeners.progress import current_bookmark, take_turn
-from listeners.service import find_or_create_listener, opt_in, opt_out
+from listeners.service import find_or_create_listener, lock_listener, opt_in, opt_out
 from sms import outbound
 from sms.encoding import cost, for_sms, split_to_fit
 from sms.keywords import Command, Keywords
@@ -88,6 +89,7 @@ def handle_incoming(
     except InvalidPhone:
         log.info("SMS from an invalid number %s: ignored", mask_phone(event.phone))
         return []
+    lock_listener(listener)
     first_contact = _first_contact(listener)
     if not outbound.record_incoming(
         event.provider, listener.phone, event.text, event.provider_message_id, listener, now

@@ -42,6 +42,9 @@ BASE_CONFIG = {
     "AT_SHORTCODE": "36001",
     "AT_VOICE_NUMBER": "+22344000000",
     "AT_CALLBACK_SECRET": "s3cretPathSegment0123",
+    # the providers' rates are the sender's business (tests/test_sender.py): not what the other tests wait on
+    "SMS_RATE_PER_SECOND": "10000",
+    "CALL_RATE_PER_SECOND": "10000",
 }
 
 
@@ -164,6 +167,33 @@ def app(database_url) -> Iterator[Flask]:
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process_caches():
+    """What a process keeps in memory between requests starts empty in every test."""
+    from content.recordings import forget_recordings
+    from ivr.audio import FALLBACKS
+
+    forget_recordings()
+    FALLBACKS.pending.clear()
+    yield
+    FALLBACKS.pending.clear()
+
+
+def send_outbox(app: Flask, now: datetime = NOW, **options):
+    """Run the real sender once, in this thread, until nothing due is left: what the sender process would
+    have sent meanwhile. Returns its report (``sent``, ``failed``, ``cancelled``...)."""
+    from sender.loop import Sender
+
+    db.session.commit()  # what the test wrote is committed, as a request's would be (SQLite: frees the write lock)
+    return Sender(app, inline=True, clock=lambda: now, **options).drain()
+
+
+@pytest.fixture
+def drain(app):
+    """``drain()`` sends what the outbox holds, through the real sender (see ``send_outbox``)."""
+    return lambda now=NOW, **options: send_outbox(app, now, **options)
 
 
 @pytest.fixture

@@ -1,9 +1,10 @@
-"""Crash test: a 10,000-listener SMS campaign, dispatchers killed (SIGKILL) at random moments and
-restarted, against a fake Twilio server reached through the real twilio SDK. At the end every
-listener got exactly one message: 0 duplicates, 0 missed. On SQLite with one dispatcher at a time,
-and on the real PostgreSQL with two dispatchers at once.
+"""Crash test: SMS replies and a 10,000-listener SMS campaign in the outbox, sender processes killed (SIGKILL)
+at random moments and restarted, against a fake Twilio server reached through the real twilio SDK. At the
+end every listener got exactly their messages: 0 duplicates, 0 missed, 0 rows left in flight after
+reconcile. On SQLite with one sender at a time, and on the real PostgreSQL with two senders at once.
 
-The dispatchers are real ``flask campaigns dispatch`` processes; time is fixed with ``--now``.
+The senders are real ``flask sender run`` processes; time is fixed with ``--now``. Each round lets the
+senders start sending (under load they take a moment to start) before pulling the plug at a random moment.
 """
 
 from __future__ import annotations
@@ -21,12 +22,18 @@ from datetime import datetime
 import pytest
 from sqlalchemy import create_engine, func, insert, select
 
+from campaigns.dispatch import dispatch_due
+from campaigns.expand import expand_due
 from campaigns.models import Delivery, DeliveryStatus
+from campaigns.ports import SmsPort
 from campaigns.service import change_state, upsert_from_definition
 from content.loader import load_catalog
 from core.config import ROOT
 from core.db import db
+from core.events import IncomingSms
+from core.outbox import OutboxItem
 from listeners.models import Listener
+from sms.service import handle_incoming
 from tests.conftest import (
     BASE_CONFIG,
     FIXTURE_COURSES,
@@ -38,13 +45,15 @@ from tests.conftest import (
 from tests.fake_provider import FakeProviderServer
 
 LISTENERS = 10_000
+REPLIES = 500  # listeners who also text the line (each gets one reply)
 NOW = "2026-11-24T10:00:00+00:00"
 LATER = "2026-11-24T10:30:00+00:00"  # reconcile: claims older than two minutes are stuck
+CAMPAIGN_TEXT = "Le quiz de la semaine : repondez QUIZ."
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def crash_database(request, tmp_path):
-    """(database URL, how many dispatchers run at once)."""
+    """(database URL, how many senders run at once)."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'crash.sqlite3'}"
         migrate_to_head(url)
@@ -59,54 +68,43 @@ def _phone(n: int) -> str:
     return f"+2237{n:07d}"
 
 
-def _prepare(url: str) -> None:
-    app = make_app(url)
+def _prepare(url: str, server: FakeProviderServer) -> dict[str, int]:
+    """Listeners, texts waiting for their replies, and the campaign handed to the outbox. The replies' texts."""
+    app = make_app(url, SMS_PROVIDER="twilio", TWILIO_API_BASE_URL=server.base_url)
+    now = datetime.fromisoformat(NOW)
     with app.app_context():
-        now = datetime.fromisoformat(NOW)
         db.session.execute(
             insert(Listener),
             [
-                {
-                    "phone": _phone(n),
-                    "language": "fr",
-                    "name": "",
-                    "village": "",
-                    "commune": "",
-                    "region": "",
-                    "consent_channel": "import",
-                    "opted_out": False,
-                    "opted_out_channel": "",
-                    "created_at": now,
-                }
+                {"phone": _phone(n), "language": "fr", "name": "", "village": "", "commune": "", "region": "",
+                 "consent_channel": "import", "opted_out": False, "opted_out_channel": "", "created_at": now}
                 for n in range(LISTENERS)
             ],
-        )
-        campaign = upsert_from_definition(
-            {
-                "name": "crash",
-                "channel": "sms",
-                "message": {"fr": "Le quiz de la semaine : répondez QUIZ.", "bm": "Dɔgɔkun ɲininkaliw: QUIZ ci."},
-                "schedule": {"kind": "once", "at": "2026-11-24T10:00"},
-            },
-            load_catalog(FIXTURE_COURSES),
-            app.config["KALANSO"],
-            now,
-        )
-        change_state(campaign, "schedule", now)
+        )  # fmt: skip
+        replies: dict[str, int] = Counter()
+        for n in range(REPLIES):  # the webhook's work: each text recorded with its reply in the outbox
+            for message in handle_incoming(IncomingSms("twilio", _phone(n), "AIDE", f"SMin{n:030d}"), now):
+                replies[message.body] += 1
         db.session.commit()
+        settings = app.config["KALANSO"]
+        campaign = upsert_from_definition(
+            {"name": "crash", "channel": "sms", "message": {"fr": CAMPAIGN_TEXT, "bm": "QUIZ ci."},
+             "schedule": {"kind": "once", "at": "2026-11-24T10:00"}},
+            load_catalog(FIXTURE_COURSES), settings, now,
+        )  # fmt: skip
+        change_state(campaign, "schedule", now)
+        expand_due(settings, now)
+        db.session.commit()
+        assert dispatch_due(SmsPort(settings, lambda: now), settings, lambda: now).queued == LISTENERS
+        db.session.remove()
         db.engine.dispose()
+    return dict(replies)
 
 
 def _env(url: str, server: FakeProviderServer) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "AT_", "SMS_", "VOICE_"))}
     env.update(BASE_CONFIG)
-    env.update(
-        DATABASE_URL=url,
-        FLASK_APP="app",
-        SMS_PROVIDER="twilio",
-        TWILIO_API_BASE_URL=server.base_url,
-        SMS_RATE_PER_SECOND="10000",
-    )
+    env.update(DATABASE_URL=url, FLASK_APP="app", SMS_PROVIDER="twilio", TWILIO_API_BASE_URL=server.base_url)
     return env
 
 
@@ -114,7 +112,15 @@ def _flask(env, *args, **kwargs):
     return [sys.executable, "-m", "flask", *args], dict(cwd=ROOT, env=env, **kwargs)
 
 
-def _counts(url: str) -> Counter:
+def _outbox(url: str) -> Counter:
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        rows = conn.execute(select(OutboxItem.status, func.count()).group_by(OutboxItem.status)).all()
+    engine.dispose()
+    return Counter({str(s): n for s, n in rows})
+
+
+def _deliveries(url: str) -> Counter:
     engine = create_engine(url)
     with engine.connect() as conn:
         rows = conn.execute(select(Delivery.status, func.count()).group_by(Delivery.status)).all()
@@ -122,45 +128,56 @@ def _counts(url: str) -> Counter:
     return Counter({DeliveryStatus(s).value: n for s, n in rows})
 
 
-def test_killed_dispatchers_never_send_twice_and_never_drop_anyone(crash_database):
-    url, dispatchers = crash_database
-    _prepare(url)
+def _wait_for_a_send(server: FakeProviderServer, before: int, procs, timeout: float = 60.0) -> None:
+    """Under load a sender takes a moment to start: kill it only once it is really sending."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and all(p.poll() is None for p in procs):
+        if len(server.store.messages) > before:
+            return
+        time.sleep(0.02)
+
+
+def test_killed_senders_never_send_twice_and_never_drop_anyone(crash_database):
+    url, senders = crash_database
     rng = random.Random(20261124)
     kills = 0
     reconciled: Counter = Counter()
     with FakeProviderServer() as server:
+        reply_texts = _prepare(url, server)
         env = _env(url, server)
-        cmd, kw = _flask(env, "campaigns", "expand", "--now", NOW, capture_output=True, text=True, timeout=120)
-        assert subprocess.run(cmd, **kw).returncode == 0
-        assert sum(_counts(url).values()) == LISTENERS
-        for _round in range(60):
-            counts = _counts(url)
+        for _round in range(80):
+            counts = _outbox(url)
             if counts["pending"] == 0 and counts["sending"] == 0:
                 break
+            before = len(server.store.messages)
             procs = []
-            for _ in range(dispatchers):
-                cmd, kw = _flask(env, "campaigns", "dispatch", "--now", NOW, "--channel", "sms", "--limit", "400",
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+            for _ in range(senders):
+                cmd, kw = _flask(
+                    env, "sender", "run", "--now", NOW, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+                )
                 procs.append(subprocess.Popen(cmd, **kw))
-            time.sleep(rng.uniform(1.0, 3.0))  # let them work, then pull the plug at a random moment
+            _wait_for_a_send(server, before, procs)
+            time.sleep(rng.uniform(0.0, 1.5))  # let them work, then pull the plug at a random moment
             for proc in procs:
                 if proc.poll() is None:
                     proc.send_signal(signal.SIGKILL)
                     kills += 1
                 proc.wait(timeout=30)
-            cmd, kw = _flask(env, "campaigns", "reconcile", "--now", LATER, "--channel", "sms",
-                             capture_output=True, text=True, timeout=300)  # fmt: skip
+            cmd, kw = _flask(env, "sender", "reconcile", "--now", LATER, capture_output=True, text=True, timeout=300)
             done = subprocess.run(cmd, **kw)
             assert done.returncode == 0, done.stderr[-2000:]
-            reconciled.update(ast.literal_eval(done.stdout.strip().split("sms: ", 1)[1]))
-        received = server.store.message_counts()
-    counts = _counts(url)
-    duplicates = {phone: n for phone, n in received.items() if n > 1}
-    missed = [n for n in range(LISTENERS) if _phone(n) not in received]
-    print(f"\n{dispatchers} dispatcher(s), {kills} kills: {sum(received.values())} messages received, "
-          f"{len(duplicates)} duplicates, {len(missed)} missed, deliveries {dict(counts)}, "
+            reconciled.update(ast.literal_eval(done.stdout.strip().split("reconciled: ", 1)[1]))
+        received = Counter((m["to"], m["body"]) for m in server.store.messages)
+    counts = _outbox(url)
+    duplicates = {key: n for key, n in received.items() if n > 1}
+    campaign_missed = [n for n in range(LISTENERS) if (_phone(n), CAMPAIGN_TEXT) not in received]
+    replies_received = Counter(body for (to, body) in received if body != CAMPAIGN_TEXT)
+    print(f"\n{senders} sender(s), {kills} kills: {sum(received.values())} messages received, "
+          f"{len(duplicates)} duplicates, {len(campaign_missed)} campaign messages missed, outbox {dict(counts)}, "
           f"reconciled {dict(reconciled)}")  # fmt: skip
-    assert kills >= 2, "the dispatchers finished before any was killed: nothing was tested"
+    assert kills >= 3, "the senders finished before any was killed: nothing was tested"
     assert duplicates == {}
-    assert missed == []
-    assert counts == Counter({"queued": LISTENERS})
+    assert campaign_missed == []
+    assert dict(replies_received) == reply_texts  # every reply, once
+    assert counts == Counter({"sent": LISTENERS + REPLIES})  # nothing stranded, nothing unknown
+    assert _deliveries(url) == Counter({"queued": LISTENERS})

@@ -1,5 +1,5 @@
-"""Campaigns through the real channel services: SMS and voice over the local simulator, and the
-Twilio and Africa's Talking SDKs against a fake provider server on 127.0.0.1."""
+"""Campaigns through the real channel services and the real sender: SMS and voice over the local simulator,
+and the Twilio and Africa's Talking SDKs against a fake provider server on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from campaigns.dispatch import Pacer, dispatch_due, reconcile
+from campaigns.dispatch import dispatch_due
 from campaigns.expand import expand_due
 from campaigns.models import Delivery, DeliveryStatus
 from campaigns.ports import SmsPort, VoicePort
@@ -22,13 +22,10 @@ from ivr.models import CallSession
 from listeners.models import LessonProgress, ProgressStatus
 from sms.models import Message
 from sms.outbound import apply_report
+from tests.conftest import send_outbox
 from tests.fake_provider import FakeProviderServer
 
 TEN = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
-
-
-def pacer():
-    return Pacer(1000.0, clock=lambda: 0.0, sleep=lambda s: None)
 
 
 def campaign_for(app, catalog, **overrides):
@@ -48,7 +45,9 @@ def campaign_for(app, catalog, **overrides):
 
 
 def run(port, app, now=TEN):
-    return dispatch_due(port, app.config["KALANSO"], lambda: now, pacer=pacer())
+    """What the scheduler's dispatch job and then the sender do: (dispatch report, sender report)."""
+    prepared = dispatch_due(port, app.config["KALANSO"], lambda: now)
+    return prepared, send_outbox(app, now)
 
 
 def deliveries(campaign):
@@ -62,8 +61,8 @@ def test_sms_message_campaign_over_the_simulator(backend, app, catalog, make_lis
         app, catalog, lesson=None,
         message={"fr": "Le quiz de la semaine arrive : répondez QUIZ.", "bm": "Dɔgɔkun ɲininkaliw: QUIZ ci."},
     )  # fmt: skip
-    report = run(SmsPort(app.config["KALANSO"], lambda: TEN), app)
-    assert (report.claimed, report.handed) == (2, 2)
+    prepared, sent = run(SmsPort(app.config["KALANSO"], lambda: TEN), app)
+    assert (prepared.claimed, prepared.queued, sent.sent) == (2, 2, 2)
     messages = {m.listener_id: m for m in db.session.scalars(select(Message))}
     assert messages[bm.id].body == "Dògòkun nyininkaliw: QUIZ ci."  # transliterated into GSM-7
     assert (messages[bm.id].encoding, messages[bm.id].segments) == ("GSM-7", 1)
@@ -115,8 +114,8 @@ def test_voice_lesson_campaign_rings_the_simulator_and_counts_the_answer(
     app.config["KALANSO"] = replace(app.config["KALANSO"], voice_provider="local")
     listener = make_listener(language="fr")
     campaign = campaign_for(app, catalog, channel="voice")
-    report = run(VoicePort(app.config["KALANSO"], lambda: TEN), app)
-    assert report.handed == 1
+    prepared, sent = run(VoicePort(app.config["KALANSO"], lambda: TEN), app)
+    assert (prepared.queued, sent.sent) == (1, 1)
     (delivery,) = deliveries(campaign)
     session = db.session.get(CallSession, delivery.call_session_id)
     assert session.state["entry"] == "lesson" and session.state["campaign_delivery_id"] == delivery.id
@@ -140,8 +139,8 @@ def test_twilio_sms_through_the_sdk_to_a_fake_server(backend, app, catalog, make
         app.config["KALANSO"] = settings
         people = [make_listener(language="fr") for _ in range(5)]
         campaign = campaign_for(app, catalog, lesson=None, message={"fr": "Bonjour", "bm": "I ni ce"})
-        report = run(SmsPort(settings, lambda: TEN), app)
-        assert report.handed == 5
+        prepared, sent = run(SmsPort(settings, lambda: TEN), app)
+        assert (prepared.queued, sent.sent) == (5, 5)
         assert server.store.message_counts() == {p.phone: 1 for p in people}
         assert {d.status for d in deliveries(campaign)} == {DeliveryStatus.QUEUED}
         assert all(d.provider_id.startswith("SM") for d in deliveries(campaign))
@@ -153,52 +152,51 @@ def test_africastalking_sends_equal_texts_in_one_request(backend, app, catalog, 
         app.config["KALANSO"] = settings
         people = [make_listener(language="fr") for _ in range(30)]
         campaign_for(app, catalog, lesson=None, message={"fr": "Bonjour", "bm": "I ni ce"})
-        assert run(SmsPort(settings, lambda: TEN), app).handed == 30
+        assert run(SmsPort(settings, lambda: TEN), app)[1].sent == 30
         assert server.store.message_counts() == {p.phone: 1 for p in people}
         assert server.store.requests["/version1/messaging"] == 1
 
 
 @pytest.mark.parametrize("found", [True, False])
 def test_reconcile_asks_twilio_what_it_received(backend, app, catalog, make_listener, found):
-    from campaigns.dispatch import claim
+    from core.vocabulary import Channel
+    from sender import claim as claims
+    from sender.loop import Sender
 
     with FakeProviderServer() as server:
         settings = replace(app.config["KALANSO"], sms_provider="twilio", twilio_api_base_url=server.base_url)
         app.config["KALANSO"] = settings
         listener = make_listener(language="fr")
         campaign = campaign_for(app, catalog, lesson=None, message={"fr": "Bonjour", "bm": "I ni ce"})
-        port = SmsPort(settings, lambda: TEN)
-        claim(port, settings, TEN, 10)
-        db.session.commit()
-        if found:  # the request reached Twilio, then the dispatcher died before recording it
+        dispatch_due(SmsPort(settings, lambda: TEN), settings, lambda: TEN)
+        assert len(claims.claim(db.session, Channel.SMS, "twilio", 10, "dead-sender", TEN)) == 1
+        db.session.commit()  # a sender claimed the row, then died
+        if found:  # ... after its request had reached Twilio
             server.store.add_message("twilio", listener.phone, "Bonjour")
-        counts = reconcile(port, TEN + timedelta(minutes=5))
-        db.session.commit()
+        counts = Sender(app, inline=True, clock=lambda: TEN).reconcile(TEN + timedelta(minutes=5))
+        db.session.expire_all()
         (delivery,) = deliveries(campaign)
         if found:
             assert counts["recorded"] == 1 and delivery.status == DeliveryStatus.QUEUED
             assert db.session.get(Message, delivery.message_id).provider_message_id.startswith("SM")
         else:
-            assert counts["requeued"] == 1 and delivery.status == DeliveryStatus.PENDING
-            run(port, app, TEN + timedelta(minutes=6))
+            assert counts["requeued"] == 1 and delivery.status == DeliveryStatus.SENDING
+            assert send_outbox(app, TEN + timedelta(minutes=6)).sent == 1
         assert server.store.message_counts() == {listener.phone: 1}
 
 
 def test_a_listener_who_opts_out_before_the_call_is_placed_is_never_rung(backend, app, catalog, make_listener):
-    from campaigns.dispatch import claim
     from listeners.service import opt_out
 
     app.config["KALANSO"] = replace(app.config["KALANSO"], voice_provider="local")
     listener = make_listener(language="fr")
     campaign = campaign_for(app, catalog, channel="voice", sms_fallback=True)
     port = VoicePort(app.config["KALANSO"], lambda: TEN)
-    prepared, _ = claim(port, app.config["KALANSO"], TEN, 10)
+    assert dispatch_due(port, app.config["KALANSO"], lambda: TEN).queued == 1
+    opt_out(listener, TEN, "sms")  # the STOP arrives between the preparation and the sender
     db.session.commit()
-    opt_out(listener, TEN, "sms")  # the STOP arrives between the claim and the call
-    db.session.commit()
-    outcomes = port.send(prepared)
-    db.session.commit()
-    assert [o.status for o in outcomes] == [DeliveryStatus.FAILED]
+    assert send_outbox(app, TEN).claimed == 0
+    db.session.expire_all()
     (delivery,) = deliveries(campaign)
     session = db.session.get(CallSession, delivery.call_session_id)
     assert (session.status, session.provider_call_id) == (CallStatus.CANCELED, None)

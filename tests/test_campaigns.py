@@ -1,61 +1,50 @@
 """Campaigns end to end on the database (SQLite and PostgreSQL): audiences, expansion into delivery
-rows, claiming, retries, outcomes, opt-out and the report. The provider side is a recording double
-of the channel port; the real ports are tested in test_campaign_ports.py."""
+rows, handing them to the outbox, retries, outcomes, opt-out and the report. Deliveries go through the real
+channel ports and the real sender over the simulator provider; the other providers are in
+test_campaign_ports.py, the sender itself in test_sender.py."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from campaigns.audience import audience_ids, audience_size
-from campaigns.dispatch import CannotTell, NotFound, Pacer, SendOutcome, claim, dispatch_due, reconcile
+from campaigns.dispatch import claim, dispatch_due
 from campaigns.expand import expand_due
 from campaigns.models import Campaign, CampaignRun, CampaignState, Delivery, DeliveryStatus
+from campaigns.ports import SmsPort, VoicePort
 from campaigns.report import campaign_report, render_report
 from campaigns.service import CampaignError, change_state, upsert_from_definition
 from core.db import db
+from core.outbox import OutboxItem, OutboxStatus
 from core.signals import call_finished, lesson_completed
 from core.vocabulary import CallStatus, Channel, Direction
 from ivr.models import CallSession
 from listeners.models import Group, LessonProgress, ProgressStatus
 from listeners.service import opt_out
+from sms.models import Message
+from tests.conftest import send_outbox
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)  # Tuesday 09:00 in Bamako
 
 
-class RecordingPort:
-    """A channel double: records what would go to the provider and answers like one."""
-
-    def __init__(self, channel=Channel.SMS, batch_size=50, fail_for=(), lookup=None):
-        self.channel, self.batch_size, self.rate_per_second = channel, batch_size, 1000.0
-        self.sent: list[int] = []
-        self.fail_for = set(fail_for)
-        self.lookup_answer = lookup
-
-    def prepare(self, delivery, listener, campaign, now):
-        return (delivery.id, listener.phone)
-
-    def send(self, prepared):
-        out = []
-        for delivery_id, phone in prepared:
-            self.sent.append(delivery_id)
-            if phone in self.fail_for:
-                out.append(SendOutcome(delivery_id, DeliveryStatus.FAILED, error="invalid number"))
-            else:
-                out.append(SendOutcome(delivery_id, DeliveryStatus.QUEUED, provider_id=f"P{delivery_id}"))
-        return out
-
-    def record(self, outcomes, now):
-        pass
-
-    def lookup(self, delivery):
-        return self.lookup_answer(delivery) if self.lookup_answer else CannotTell()
+def sms(settings):
+    return SmsPort(settings, lambda: T0)
 
 
-def no_sleep_pacer():
-    return Pacer(1000.0, clock=lambda: 0.0, sleep=lambda s: None)
+def voice(settings):
+    return VoicePort(replace(settings, voice_provider="local"), lambda: T0)
+
+
+def sent_to(campaign) -> list[int]:
+    """The deliveries whose message or call the provider accepted (through the real sender)."""
+    rows = db.session.scalars(
+        select(OutboxItem).filter_by(campaign_id=campaign.id, status=OutboxStatus.SENT).order_by(OutboxItem.id)
+    )
+    return list(dict.fromkeys(r.delivery_id for r in rows))
 
 
 @pytest.fixture
@@ -91,16 +80,12 @@ def define(catalog, settings, **overrides):
     return campaign
 
 
-def call_for(delivery, listener, status, now):
-    """The call session a voice port would have created for ``delivery``, ended with ``status``."""
-    session = CallSession(
-        provider="local", phone=listener.phone, direction=Direction.OUTBOUND, status=status,
-        listener_id=listener.id, created_at=now, updated_at=now,
-    )  # fmt: skip
-    db.session.add(session)
-    db.session.flush()
-    delivery.call_session_id = session.id
-    return session
+def end_call(delivery, status, now):
+    """The call placed for ``delivery`` ends with ``status`` (as its status callback would say)."""
+    session = db.session.get(CallSession, delivery.call_session_id)
+    session.status = status
+    call_finished.send(session, now=now)
+    db.session.commit()
 
 
 def deliveries(campaign):
@@ -136,14 +121,17 @@ def test_once_campaign_expands_exactly_once_and_dispatches(backend, app, koutial
         (koutiala[0].id, DeliveryStatus.PENDING, at_ten),
         (koutiala[1].id, DeliveryStatus.PENDING, at_ten),
     ]
-    port = RecordingPort()
-    report = dispatch_due(port, settings, lambda: at_ten, pacer=no_sleep_pacer())
-    assert (report.claimed, report.handed, report.failed) == (2, 2, 0)
-    assert sorted(port.sent) == [r.id for r in rows]
-    again = dispatch_due(port, settings, lambda: at_ten, pacer=no_sleep_pacer())
-    assert again.claimed == 0 and len(port.sent) == 2  # never twice
+    report = dispatch_due(sms(settings), settings, lambda: at_ten)
+    assert (report.claimed, report.queued, report.failed) == (2, 2, 0)
+    again = dispatch_due(sms(settings), settings, lambda: at_ten)
+    assert again.claimed == 0  # never twice
     db.session.expire_all()
-    assert {r.status for r in deliveries(campaign)} == {DeliveryStatus.QUEUED}
+    assert {r.status for r in deliveries(campaign)} == {DeliveryStatus.SENDING}  # in the outbox
+    assert send_outbox(app, at_ten).sent >= 2  # the lesson's first texts, to each
+    assert send_outbox(app, at_ten).claimed == 0
+    assert sorted(sent_to(campaign)) == [r.id for r in rows]
+    db.session.expire_all()
+    assert {r.status for r in deliveries(campaign)} == {DeliveryStatus.SENT}
     assert [r.attempts for r in deliveries(campaign)] == [1, 1]
     expand_due(settings, at_ten + timedelta(minutes=2))
     db.session.commit()
@@ -157,9 +145,8 @@ def test_outside_the_window_deliveries_wait_for_the_morning(backend, app, koutia
     db.session.commit()
     morning = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
     assert {r.due_at for r in deliveries(campaign)} == {morning}
-    port = RecordingPort()
-    assert dispatch_due(port, settings, lambda: night, pacer=no_sleep_pacer()).claimed == 0
-    assert dispatch_due(port, settings, lambda: morning, pacer=no_sleep_pacer()).handed == 2
+    assert dispatch_due(sms(settings), settings, lambda: night).claimed == 0
+    assert dispatch_due(sms(settings), settings, lambda: morning).queued == 2
 
 
 def test_a_row_due_inside_the_window_is_postponed_if_the_window_closed(backend, app, koutiala, catalog, settings):
@@ -167,8 +154,8 @@ def test_a_row_due_inside_the_window_is_postponed_if_the_window_closed(backend, 
     expand_due(settings, datetime(2026, 11, 24, 19, 59, tzinfo=UTC))
     db.session.commit()
     late = datetime(2026, 11, 24, 20, 5, tzinfo=UTC)  # the scheduler was busy: the window has closed
-    report = dispatch_due(RecordingPort(), settings, lambda: late, pacer=no_sleep_pacer())
-    assert report.postponed == 2 and report.handed == 0
+    report = dispatch_due(sms(settings), settings, lambda: late)
+    assert report.postponed == 2 and report.queued == 0
     db.session.expire_all()
     assert {(r.status, r.due_at) for r in deliveries(campaign)} == {
         (DeliveryStatus.PENDING, datetime(2026, 11, 25, 8, 0, tzinfo=UTC))
@@ -223,40 +210,39 @@ def test_voice_retries_then_sms_fallback(backend, app, koutiala, catalog, settin
     ten = T0 + timedelta(hours=1)
     expand_due(settings, ten)
     db.session.commit()
-    port = RecordingPort(channel=Channel.VOICE)
-    listener = koutiala[1]
     expected = [ten + timedelta(minutes=15), ten + timedelta(minutes=60), ten + timedelta(days=1, minutes=60)]
     now = ten
     for attempt, retry_at in enumerate(expected, start=1):
-        assert dispatch_due(port, settings, lambda now=now: now, pacer=no_sleep_pacer()).handed == 1
+        assert dispatch_due(voice(settings), settings, lambda now=now: now).queued == 1
+        assert send_outbox(app, now).sent == 1  # the call is placed
         (delivery,) = deliveries(campaign)
-        session = call_for(delivery, listener, CallStatus.NO_ANSWER, now)
-        call_finished.send(session, now=now)
-        db.session.commit()
+        end_call(delivery, CallStatus.NO_ANSWER, now)
         db.session.refresh(delivery)
         assert (delivery.status, delivery.due_at, delivery.attempts) == (DeliveryStatus.PENDING, retry_at, attempt)
         now = retry_at
-    dispatch_due(port, settings, lambda: now, pacer=no_sleep_pacer())
+    dispatch_due(voice(settings), settings, lambda: now)
+    send_outbox(app, now)
     (delivery,) = deliveries(campaign)
-    session = db.session.get(CallSession, delivery.call_session_id)
-    session.status = CallStatus.BUSY
-    call_finished.send(session, now=now)
-    db.session.commit()
+    end_call(delivery, CallStatus.BUSY, now)
     db.session.refresh(delivery)
     assert (delivery.channel, delivery.status, delivery.fallback_sent) == (Channel.SMS, DeliveryStatus.PENDING, True)
-    sms_port = RecordingPort(channel=Channel.SMS)
-    assert dispatch_due(sms_port, settings, lambda: now, pacer=no_sleep_pacer()).handed == 1
-    assert len(port.sent) == 4 and sms_port.sent == [delivery.id]
+    assert dispatch_due(sms(settings), settings, lambda: now).queued == 1
+    assert send_outbox(app, now).sent >= 1  # the lesson's first texts
+    calls = db.session.scalars(select(CallSession).filter_by(direction=Direction.OUTBOUND)).all()
+    assert len(calls) == 4 and {c.listener_id for c in calls} == {koutiala[1].id}
+    assert db.session.scalars(select(Message).filter_by(listener_id=koutiala[1].id)).first() is not None
 
 
 def test_answered_call_and_completion_are_attributed(backend, app, koutiala, catalog, settings):
     campaign = define(catalog, settings, channel="voice", audience={"language": "fr"})
     ten = T0 + timedelta(hours=1)
     expand_due(settings, ten)
-    dispatch_due(RecordingPort(channel=Channel.VOICE), settings, lambda: ten, pacer=no_sleep_pacer())
+    dispatch_due(voice(settings), settings, lambda: ten)
+    send_outbox(app, ten)
     (delivery,) = deliveries(campaign)
     listener = koutiala[1]
-    session = call_for(delivery, listener, CallStatus.COMPLETED, ten)
+    session = db.session.get(CallSession, delivery.call_session_id)
+    session.status = CallStatus.COMPLETED
     lesson_completed.send(
         listener,
         course_id="money",
@@ -282,11 +268,12 @@ def test_opt_out_during_a_campaign_stops_remaining_deliveries(backend, app, kout
     db.session.commit()
     opt_out(koutiala[0], T0 + timedelta(minutes=61), "sms")
     db.session.commit()
-    port = RecordingPort()
-    dispatch_due(port, settings, lambda: T0 + timedelta(hours=2), pacer=no_sleep_pacer())
+    dispatch_due(sms(settings), settings, lambda: T0 + timedelta(hours=2))
+    send_outbox(app, T0 + timedelta(hours=2))
+    db.session.expire_all()
     statuses = {r.listener_id: r.status for r in deliveries(campaign)}
-    assert statuses == {koutiala[0].id: DeliveryStatus.OPTED_OUT, koutiala[1].id: DeliveryStatus.QUEUED}
-    assert len(port.sent) == 1
+    assert statuses == {koutiala[0].id: DeliveryStatus.OPTED_OUT, koutiala[1].id: DeliveryStatus.SENT}
+    assert len(sent_to(campaign)) == 1
 
 
 def test_claimed_rows_are_never_claimed_twice(backend, app, koutiala, catalog, settings):
@@ -294,46 +281,67 @@ def test_claimed_rows_are_never_claimed_twice(backend, app, koutiala, catalog, s
     ten = T0 + timedelta(hours=1)
     expand_due(settings, ten)
     db.session.commit()
-    first, _ = claim(RecordingPort(), settings, ten, 10)
+    first = claim(sms(settings), settings, ten, 10)
     db.session.commit()
-    second, _ = claim(RecordingPort(), settings, ten, 10)
+    second = claim(sms(settings), settings, ten, 10)
     db.session.commit()
-    assert len(first) == 2 and second == []
+    assert (first.claimed, first.queued, second.claimed) == (2, 2, 0)
 
 
-def test_reconcile_after_a_crash(backend, app, koutiala, catalog, settings):
+def test_a_crash_while_preparing_leaves_nothing_half_done(backend, app, koutiala, catalog, settings):
     campaign = define(catalog, settings)
     ten = T0 + timedelta(hours=1)
     expand_due(settings, ten)
-    claim(RecordingPort(), settings, ten, 10)
-    db.session.commit()  # ... and the dispatcher dies before sending or recording
-    a, b = deliveries(campaign)
-
-    def lookup(delivery):
-        return SendOutcome(delivery.id, DeliveryStatus.QUEUED, provider_id="SM1") if delivery.id == a.id else NotFound()
-
-    port = RecordingPort(lookup=lookup)
-    assert reconcile(port, ten + timedelta(minutes=1)) == {"recorded": 0, "requeued": 0, "unknown": 0}  # too early
-    assert reconcile(port, ten + timedelta(minutes=5)) == {"recorded": 1, "requeued": 1, "unknown": 0}
     db.session.commit()
-    db.session.refresh(a)
-    db.session.refresh(b)
-    assert (a.status, a.provider_id) == (DeliveryStatus.QUEUED, "SM1")
-    assert (b.status, b.attempts) == (DeliveryStatus.PENDING, 0)
-    dispatch_due(port, settings, lambda: ten + timedelta(minutes=6), pacer=no_sleep_pacer())
-    assert port.sent == [b.id]  # resent once, a never resent
+    claim(sms(settings), settings, ten, 10)
+    db.session.rollback()  # the scheduler dies before its commit
+    assert {r.status for r in deliveries(campaign)} == {DeliveryStatus.PENDING}
+    assert db.session.scalar(select(func.count()).select_from(OutboxItem)) == 0
+    assert db.session.scalar(select(func.count()).select_from(Message)) == 0
+    assert dispatch_due(sms(settings), settings, lambda: ten).queued == 2  # the next run does it all, once
 
 
-def test_reconcile_without_a_provider_lookup_marks_unknown(backend, app, koutiala, catalog, settings):
+def test_a_delivery_that_cannot_be_prepared_fails_alone(backend, app, koutiala, catalog, settings, monkeypatch):
     campaign = define(catalog, settings)
     ten = T0 + timedelta(hours=1)
     expand_due(settings, ten)
-    claim(RecordingPort(), settings, ten, 10)
     db.session.commit()
-    assert reconcile(RecordingPort(), ten + timedelta(minutes=5))["unknown"] == 2
+    port = sms(settings)
+    broken = koutiala[0].id
+    real = port.texts
+
+    def texts(delivery, listener, campaign, now):
+        if listener.id == broken:
+            raise RuntimeError("a content bug")
+        return real(delivery, listener, campaign, now)
+
+    monkeypatch.setattr(port, "texts", texts)
+    report = dispatch_due(port, settings, lambda: ten)
+    assert (report.queued, report.failed) == (1, 1)
+    statuses = {r.listener_id: (r.status, r.error[:40]) for r in deliveries(campaign)}
+    assert statuses[broken] == (DeliveryStatus.FAILED, "could not be prepared: RuntimeError: a c")
+    assert statuses[koutiala[1].id][0] == DeliveryStatus.SENDING
+
+
+def test_the_dispatcher_fills_the_outbox_only_a_little_ahead_of_the_sender(
+    backend, app, catalog, settings, make_listener, monkeypatch
+):
+    import campaigns.dispatch
+
+    monkeypatch.setattr(campaigns.dispatch, "MIN_BACKLOG", 3)
+    for _ in range(5):
+        make_listener(language="fr", created_at=T0)
+    campaign = define(catalog, settings, audience={}, lesson=None, message={"fr": "Bonjour", "bm": "I ni ce"})
+    ten = T0 + timedelta(hours=1)
+    expand_due(settings, ten)
     db.session.commit()
-    assert {r.status for r in deliveries(campaign)} == {DeliveryStatus.UNKNOWN}
-    assert campaign_report(campaign).by_status["unknown"] == 2
+    port = sms(settings)
+    port.rate_per_second = 0.01  # a backlog of 3 messages at most
+    assert dispatch_due(port, settings, lambda: ten).queued == 3
+    assert dispatch_due(port, settings, lambda: ten).queued == 0  # the outbox is full enough
+    assert send_outbox(app, ten).sent == 3
+    assert dispatch_due(port, settings, lambda: ten).queued == 2
+    assert {r.status for r in deliveries(campaign)} == {DeliveryStatus.SENT, DeliveryStatus.SENDING}
 
 
 def test_pause_cancel_and_edit_rules(backend, app, koutiala, catalog, settings):
@@ -341,7 +349,7 @@ def test_pause_cancel_and_edit_rules(backend, app, koutiala, catalog, settings):
     expand_due(settings, T0 + timedelta(hours=1))
     change_state(campaign, "pause", T0)
     db.session.commit()
-    assert dispatch_due(RecordingPort(), settings, lambda: T0 + timedelta(hours=1), pacer=no_sleep_pacer()).claimed == 0
+    assert dispatch_due(sms(settings), settings, lambda: T0 + timedelta(hours=1)).claimed == 0
     change_state(campaign, "cancel", T0)
     db.session.commit()
     assert {r.status for r in deliveries(campaign)} == {DeliveryStatus.CANCELLED}
@@ -430,7 +438,7 @@ def test_the_scheduler_runs_the_jobs_once(backend, app, runner, koutiala, catalo
     from campaigns.scheduler import build_scheduler
 
     assert {job.id for job in build_scheduler(app).get_jobs()} == {
-        "campaigns-expand", "campaigns-dispatch", "campaigns-reconcile", "missed-call-callbacks",
+        "campaigns-expand", "campaigns-dispatch", "missed-call-callbacks",
     }  # fmt: skip
     ten = T0 + timedelta(hours=1)
     for module in (campaigns.jobs, campaigns.ports, ivr.callbacks):
@@ -439,12 +447,15 @@ def test_the_scheduler_runs_the_jobs_once(backend, app, runner, koutiala, catalo
     result = runner.invoke(args=["campaigns", "run-jobs"])
     assert result.exit_code == 0, result.output
     assert "campaigns-expand: {'campaigns': 1, 'deliveries_created': 2}" in result.output
-    assert "'handed': 2" in result.output
+    assert "'queued': 2" in result.output
+    db.session.expire_all()
+    assert {d.status for d in deliveries(campaign)} == {DeliveryStatus.SENDING}  # in the outbox
+    assert send_outbox(app, ten).sent == 2  # the sender process's work
     db.session.expire_all()
     assert {d.status for d in deliveries(campaign)} == {DeliveryStatus.SENT}  # the local simulator's word
 
 
-def test_flask_dev_serves_the_app_with_the_scheduler_in_the_background(app, runner, monkeypatch):
+def test_flask_dev_serves_the_app_with_the_scheduler_and_the_sender_in_the_background(app, runner, monkeypatch):
     from werkzeug import serving
 
     seen = {}
@@ -455,31 +466,6 @@ def test_flask_dev_serves_the_app_with_the_scheduler_in_the_background(app, runn
     monkeypatch.setattr(serving, "run_simple", fake_run_simple)
     result = runner.invoke(args=["dev", "--port", "5055"])
     assert result.exit_code == 0, result.output
-    assert "Scheduler running in the background with 4 job(s)" in result.output
+    assert "Scheduler (3 jobs) and sender running in the background" in result.output
     assert (seen["host"], seen["port"], seen["app"]) == ("127.0.0.1", 5055, app)
     assert seen["kwargs"]["use_reloader"] is False  # a reloader would start the jobs twice
-
-
-def test_a_delivery_that_cannot_be_prepared_fails_alone(backend, app, koutiala, catalog, settings):
-    """A poison row (here: the port raises for one listener) is marked failed; the others still go out,
-    and nothing stays claimed to block the next run."""
-    campaign = define(catalog, settings)
-    ten = T0 + timedelta(hours=1)
-    expand_due(settings, ten)
-    db.session.commit()
-    port = RecordingPort()
-    bad = koutiala[0].id
-    original = port.prepare
-
-    def prepare(delivery, listener, campaign, now):
-        if listener.id == bad:
-            raise RuntimeError("broken lesson")
-        return original(delivery, listener, campaign, now)
-
-    port.prepare = prepare
-    report = dispatch_due(port, settings, lambda: ten, pacer=no_sleep_pacer())
-    assert (report.handed, report.skipped) == (1, 1)
-    db.session.expire_all()
-    statuses = {d.listener_id: (d.status, d.error) for d in deliveries(campaign)}
-    assert statuses[bad] == (DeliveryStatus.FAILED, "could not be prepared: RuntimeError: broken lesson")
-    assert statuses[koutiala[1].id][0] == DeliveryStatus.QUEUED

@@ -10,13 +10,14 @@ import responses
 from sqlalchemy import select
 
 from core.db import db
+from core.outbox import OutboxItem
 from core.vocabulary import CallStatus, Direction
 from core.window import CallingWindow
 from ivr.callbacks import dispatch_due, dispatch_due_callbacks, plan_callback
 from ivr.models import CallbackStatus, CallSession, MissedCallCallback
 from listeners.models import Listener
 from tests import voice_support as w
-from tests.conftest import NOW, make_app
+from tests.conftest import NOW, make_app, send_outbox
 
 AT_CALL_API = "https://voice.sandbox.africastalking.com/call"
 TWILIO_CALLS = f"https://api.twilio.com/2010-04-01/Accounts/AC{'0' * 32}/Calls.json"
@@ -87,7 +88,7 @@ def _at_call_api(session_id: str = "ATVId_out", status: str = "Queued"):
 
 
 @responses.activate
-def test_an_at_missed_call_is_called_back_after_the_delay_by_at(backend, client, clock):
+def test_an_at_missed_call_is_called_back_after_the_delay_by_at(backend, client, clock, app):
     _missed_at(client)
     [row] = _callbacks()
     missed = db.session.get(CallSession, row.missed_call_id)
@@ -105,6 +106,8 @@ def test_an_at_missed_call_is_called_back_after_the_delay_by_at(backend, client,
     assert dispatch_due(NOW + timedelta(seconds=29)) == []
     _at_call_api()
     [session_id] = dispatch_due(NOW + timedelta(seconds=30))
+    assert len(responses.calls) == 0  # queued in the outbox: the sender rings, not the scheduler
+    send_outbox(app, NOW + timedelta(seconds=30))
     db.session.expire_all()
     session = db.session.get(CallSession, session_id)
     assert (session.direction, session.status, session.provider, session.provider_call_id) == (
@@ -141,7 +144,7 @@ def test_at_callback_found_by_number_before_its_session_id_is_stored(client, clo
 
 
 @responses.activate
-def test_a_twilio_missed_call_is_called_back_by_twilio_with_our_reference(client, clock):
+def test_a_twilio_missed_call_is_called_back_by_twilio_with_our_reference(client, clock, drain):
     w.post_twilio(client, "/ivr/twilio/status", w.twilio_status("no-answer", duration="0"))
     [row] = _callbacks()
     assert row.provider == "twilio"
@@ -153,6 +156,7 @@ def test_a_twilio_missed_call_is_called_back_by_twilio_with_our_reference(client
         content_type="application/json",
     )
     [session_id] = dispatch_due(NOW + timedelta(seconds=30))
+    drain(NOW + timedelta(seconds=30))
     sent = responses.calls[0].request.body
     assert f"ref%3D{session_id}" in sent and "StatusCallback=" in sent and "To=%2B22376123456" in sent
     db.session.expire_all()
@@ -164,12 +168,13 @@ def test_a_twilio_missed_call_is_called_back_by_twilio_with_our_reference(client
 
 
 @responses.activate
-def test_a_refused_callback_is_recorded_as_failed(client, clock):
+def test_a_refused_callback_is_recorded_as_failed(client, clock, drain):
     w.post_twilio(client, "/ivr/twilio/status", w.twilio_status("busy", duration="0"))
     responses.add(
         responses.POST, TWILIO_CALLS, json={"code": 21211, "message": "Invalid 'To'", "status": 400}, status=400
     )
     [session_id] = dispatch_due(NOW + timedelta(seconds=30))
+    assert drain(NOW + timedelta(seconds=30)).failed == 1
     db.session.expire_all()
     assert db.session.get(CallSession, session_id).status == CallStatus.FAILED
     assert (_callbacks()[0].status, _callbacks()[0].reason) == (CallbackStatus.FAILED, "provider_refused")
@@ -182,24 +187,11 @@ def test_daily_cap(backend, client, clock):
         _missed_at(client, f"ATVId_m{n}")
         if n < 3:
             assert _callbacks()[-1].status == CallbackStatus.PENDING
-            dispatch_due_local(clock.now + timedelta(seconds=30))
+            dispatch_due(clock.now + timedelta(seconds=30))
     assert len(_callbacks()) == 3
     clock.set(at(8, day=25))  # the next day, a new allowance
     _missed_at(client, "ATVId_next_day")
     assert len(_callbacks()) == 4
-
-
-def dispatch_due_local(now):
-    """Place due callbacks with every provider's dialer replaced by the simulator's."""
-    import ivr.outbound
-    from providers.local.voice import LocalDialer
-
-    original = ivr.outbound.voice_dialer_for
-    ivr.outbound.voice_dialer_for = lambda provider, settings=None: LocalDialer(settings)
-    try:
-        return dispatch_due(now)
-    finally:
-        ivr.outbound.voice_dialer_for = original
 
 
 def test_a_second_missed_call_while_one_is_pending_adds_nothing(client, clock):
@@ -213,9 +205,9 @@ def test_outside_the_window_say_nothing_and_call_back_when_it_opens(client, cloc
     _missed_at(client)
     [row] = _callbacks()
     assert row.due_at == at(8, day=25)
-    assert dispatch_due_local(at(23)) == []
-    assert dispatch_due_local(at(7, 59, day=25)) == []
-    assert len(dispatch_due_local(at(8, day=25))) == 1
+    assert dispatch_due(at(23)) == []
+    assert dispatch_due(at(7, 59, day=25)) == []
+    assert len(dispatch_due(at(8, day=25))) == 1
 
 
 def test_the_window_closing_before_dispatch_postpones(client, clock):
@@ -223,7 +215,7 @@ def test_the_window_closing_before_dispatch_postpones(client, clock):
     _missed_at(client)
     [row] = _callbacks()
     assert row.due_at == at(19, 59, 30)
-    assert dispatch_due_local(at(20, 0, 5)) == []  # the dispatcher ran late: the window is closed
+    assert dispatch_due(at(20, 0, 5)) == []  # the dispatcher ran late: the window is closed
     db.session.expire_all()
     assert (_callbacks()[0].status, _callbacks()[0].due_at) == (CallbackStatus.PENDING, at(8, day=25))
 
@@ -241,7 +233,7 @@ def test_opting_out_after_the_missed_call_cancels_the_callback(client, clock):
     _missed_at(client)
     opt_out(db.session.scalars(select(Listener)).one(), NOW, "sms")
     db.session.commit()
-    assert dispatch_due_local(NOW + timedelta(minutes=1)) == []
+    assert dispatch_due(NOW + timedelta(minutes=1)) == []
     assert (_callbacks()[0].status, _callbacks()[0].reason) == (CallbackStatus.SKIPPED, "opted_out")
     assert db.session.scalars(select(CallSession).filter_by(direction=Direction.OUTBOUND)).all() == []
 
@@ -280,24 +272,14 @@ def test_the_scheduler_job_places_due_callbacks(app, client, clock):
     app.config["KALANSO"] = _local(app.config["KALANSO"])
     _missed_at(client)
     clock.set(NOW + timedelta(seconds=31))
-    dispatch_due_local_job(app)
+    dispatch_due_callbacks(app)
     db.session.expire_all()
     assert _callbacks()[0].status == CallbackStatus.PLACED
+    outbox = db.session.scalars(select(OutboxItem)).one()  # the sender rings it
+    assert (outbox.channel, outbox.purpose, outbox.priority, outbox.status) == ("voice", "callback", 5, "pending")
 
 
 def _local(settings):
     from dataclasses import replace
 
     return replace(settings, voice_provider="local")
-
-
-def dispatch_due_local_job(app):
-    import ivr.outbound
-    from providers.local.voice import LocalDialer
-
-    original = ivr.outbound.voice_dialer_for
-    ivr.outbound.voice_dialer_for = lambda provider, settings=None: LocalDialer(settings)
-    try:
-        dispatch_due_callbacks(app)
-    finally:
-        ivr.outbound.voice_dialer_for = original

@@ -11,10 +11,10 @@ from core.db import db
 from core.vocabulary import CallStatus
 from ivr import menu
 from ivr.models import CallSession
-from ivr.outbound import place_pending, start_call
+from ivr.outbound import start_call
 from listeners.models import Listener
 from tests import voice_support as w
-from tests.conftest import NOW
+from tests.conftest import NOW, send_outbox
 
 CATALOG = load_catalog(COURSES_DIR)
 COURSES = tuple(
@@ -88,8 +88,9 @@ def test_outbound_campaign_lesson_call_ends_with_the_opt_out_key(client, clock):
         status=201,
         content_type="application/json",
     )
-    assert place_pending([session.id], NOW) == {session.id: True}
-    db.session.commit()
+    assert send_outbox(client.application).sent == 1
+    db.session.expire_all()
+    assert db.session.get(CallSession, session.id).provider_call_id == sid
 
     params = w.twilio_call(CallSid=sid, Direction="outbound-api", From=w.TWILIO_NUMBER, To=w.CALLER)
     body = w.post_twilio(client, f"/ivr/twilio/voice?ref={session.id}", params).get_data(as_text=True)

@@ -61,7 +61,7 @@ def test_bad_requests_get_a_polite_end(client, clock):
     assert _voice(client, action="fly")["ended"]
 
 
-def test_a_callback_rings_the_simulator(app, client, clock, make_listener):
+def test_a_callback_rings_the_simulator(app, client, clock, make_listener, drain):
     from dataclasses import replace
 
     app.config["KALANSO"] = replace(app.config["KALANSO"], voice_provider="local")
@@ -75,6 +75,8 @@ def test_a_callback_rings_the_simulator(app, client, clock, make_listener):
     db.session.commit()
     assert client.get("/simulator/incoming?phone=76123456").get_json() == {"call": None}
     [session_id] = dispatch_due(NOW + timedelta(seconds=30))
+    assert client.get("/simulator/incoming?phone=76123456").get_json() == {"call": None}  # queued, not placed
+    drain(NOW + timedelta(seconds=30))  # the sender places it: the simulator's phone rings
     incoming = client.get("/simulator/incoming?phone=76123456").get_json()["call"]
     assert incoming == f"SIMOUT{session_id}"
     turn = _voice(client, action="answer", call=incoming, phone=PHONE)

@@ -5,7 +5,7 @@ resumes, completes the lesson, hears its progress and opts out) runs over Twilio
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -27,32 +27,38 @@ def P(key: str, lang: str = "fr", **params: Any) -> str:
 
 @dataclass
 class Wire:
-    """How one provider's requests and answers look."""
+    """How one provider's requests and answers look. Like the provider, it posts each key to the URL the
+    previous answer rendered, with its turn number ``t``."""
 
     name: str
+    turns: dict[int, int] = field(default_factory=dict)  # call -> requests answered so far
 
     def start(self, client, call: int):
+        self.turns[call] = 1
         if self.name == "twilio":
             return w.post_twilio(client, "/ivr/twilio/voice", w.twilio_call(CallSid=_sid(call)))
         return client.post(w.AT_URL, data=w.at_call(sessionId=f"ATVId_{call}"))
 
     def key(self, client, call: int, digits: str | None):
+        turn = self.turns[call]
+        self.turns[call] = turn + 1
         if self.name == "twilio":
             return w.post_twilio(
-                client, "/ivr/twilio/voice?ev=gather", w.twilio_gather(digits) | {"CallSid": _sid(call)}
+                client, f"/ivr/twilio/voice?ev=gather&t={turn}", w.twilio_gather(digits) | {"CallSid": _sid(call)}
             )
         params = w.at_call(sessionId=f"ATVId_{call}")
         if digits is not None:
             params["dtmfDigits"] = digits
-        return client.post(f"{w.AT_URL}?ev=digits", data=params)
+        return client.post(f"{w.AT_URL}?ev=digits&t={turn}", data=params)
 
     def final(self, client, call: int):
         if self.name == "twilio":
             return w.post_twilio(client, "/ivr/twilio/status", w.twilio_status("completed") | {"CallSid": _sid(call)})
         return client.post(w.AT_URL, data=w.at_final() | {"sessionId": f"ATVId_{call}"})
 
-    def gather(self, *texts: str) -> str:
-        return w.twiml_gather(*texts) if self.name == "twilio" else w.at_gather(*texts)
+    def gather(self, *texts: str, call: int = 1) -> str:
+        turn = self.turns[call]
+        return w.twiml_gather(*texts, turn=turn) if self.name == "twilio" else w.at_gather(*texts, turn=turn)
 
     def hangup(self, *texts: str) -> str:
         return w.twiml_hangup(*texts) if self.name == "twilio" else w.at_end(*texts)
@@ -150,7 +156,10 @@ def test_a_dropped_call_resumes_and_the_lesson_completes(provider, backend, clie
             response = wire.final(client, call)
         assert response.status_code == 200, n
         assert response.mimetype == "text/xml"
-        expected = {"gather": wire.gather, "hangup": wire.hangup}.get(kind, lambda *_: wire.empty)(*texts)
+        if kind == "gather":
+            expected = wire.gather(*texts, call=call)
+        else:
+            expected = wire.hangup(*texts) if kind == "hangup" else wire.empty
         assert response.get_data(as_text=True) == expected, f"step {n}: {action} {digits}"
         if check is not None:
             assert check(), f"step {n}: database check"
@@ -192,24 +201,24 @@ def test_bambara_caller_hears_transliterated_bambara_on_twilio(client, catalog, 
     wire = Wire("twilio")
     wire.start(client, 1)
     body = wire.key(client, 1, "1").get_data(as_text=True)
-    assert body == w.twiml_gather(P("language-set", "bm"), P("menu-main", "bm"))
+    assert body == w.twiml_gather(P("language-set", "bm"), P("menu-main", "bm"), turn=2)
     assert "ɛ" not in body and "è" in body
     assert _listener().language == "bm"
 
 
 def test_a_timeout_falls_through_to_the_redirect_on_twilio(client, clock):
     w.post_twilio(client, "/ivr/twilio/voice", w.twilio_call())
-    response = w.post_twilio(client, "/ivr/twilio/voice?ev=timeout", w.twilio_call(CallStatus="in-progress"))
+    response = w.post_twilio(client, "/ivr/twilio/voice?ev=timeout&t=1", w.twilio_call(CallStatus="in-progress"))
     assert response.get_data(as_text=True) == w.twiml_gather(
-        P("no-input"), P("language-menu", "bm"), P("language-menu")
+        P("no-input"), P("language-menu", "bm"), P("language-menu"), turn=2
     )
 
 
 def test_twilio_gather_with_empty_digits_is_a_timeout(client, clock):
     w.post_twilio(client, "/ivr/twilio/voice", w.twilio_call())
-    response = w.post_twilio(client, "/ivr/twilio/voice?ev=gather", w.twilio_gather(""))
+    response = w.post_twilio(client, "/ivr/twilio/voice?ev=gather&t=1", w.twilio_gather(""))
     assert response.get_data(as_text=True) == w.twiml_gather(
-        P("no-input"), P("language-menu", "bm"), P("language-menu")
+        P("no-input"), P("language-menu", "bm"), P("language-menu"), turn=2
     )
 
 
@@ -256,7 +265,7 @@ def test_a_database_hiccup_still_answers_xml(client, clock, monkeypatch):
     def broken(*args, **kwargs):
         raise OperationalError("SELECT 1", {}, Exception("server closed the connection"))
 
-    monkeypatch.setattr(ivr.service, "find_session", broken)
+    monkeypatch.setattr(ivr.service, "load_session", broken)
     response = w.post_twilio(client, "/ivr/twilio/voice", w.twilio_call())
     assert response.status_code == 200
     assert response.get_data(as_text=True) == w.twiml_hangup(P("sorry"))

@@ -28,6 +28,9 @@ TABLES = {
     "messages",
     "missed_call_callbacks",
     "quiz_answers",
+    "lesson_completions",
+    "outbox",
+    "rate_buckets",
 }
 
 

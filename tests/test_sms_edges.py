@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from core.db import db
+from core.outbox import OutboxItem, OutboxStatus
 from core.signals import lesson_completed, message_status_changed
 from core.vocabulary import Channel, MessageStatus, Purpose
 from engine import Continue, Digits, Start
@@ -195,7 +196,7 @@ def test_africastalking_junk_gets_an_empty_200(client, wire, params):  # noqa: F
     assert wire == []
 
 
-def test_a_provider_refusal_is_recorded_and_the_webhook_still_answers(client, monkeypatch):
+def test_a_provider_refusal_is_recorded_and_the_webhook_still_answers(client, monkeypatch, drain):
     import json
 
     import responses
@@ -208,7 +209,8 @@ def test_a_provider_refusal_is_recorded_and_the_webhook_still_answers(client, mo
         mock.add(responses.POST, TWILIO_MESSAGES, status=400, body=json.dumps(body), content_type="application/json")
         params = twilio_inbound("AIDE", PHONE, "SM" + "3" * 32)
         response = client.post("/sms/twilio", data=params, headers=sign("/sms/twilio", params))
-    assert (response.status_code, response.get_data(as_text=True)) == (200, EMPTY_TWIML)
+        assert (response.status_code, response.get_data(as_text=True)) == (200, EMPTY_TWIML)
+        assert drain().failed == 1
     reply = db.session.scalars(select(Message).filter_by(direction="outbound")).one()
     assert (reply.status, reply.error) == (
         MessageStatus.FAILED,
@@ -234,31 +236,42 @@ def test_prepare_computes_and_stores_encoding_and_segments(app, make_listener):
         outbound.prepare(person, "  ", NOW)
 
 
-def test_after_stop_no_code_path_sends_to_that_number(app, make_listener):
+def test_after_stop_no_code_path_sends_to_that_number(app, make_listener, drain):
     person = make_listener(phone=PHONE)
     early = outbound.prepare(person, "Leçon du jour", NOW, purpose=Purpose.CAMPAIGN)
     db.session.commit()
-    opt_out(person, NOW, "voice")  # STOP arrives between prepare and send
+    opt_out(person, NOW, "voice")  # STOP arrives between the decision to send and the sender
     db.session.commit()
     assert outbound.prepare(person, "Rappel", NOW, purpose=Purpose.CAMPAIGN) is None
     assert outbound.prepare(PHONE, "Rappel", NOW, purpose=Purpose.REPLY) is None  # by number too
-    confirmation = outbound.prepare(person, "Arrêt confirmé", NOW, purpose=Purpose.OPT_OUT_CONFIRMATION)
+    outbound.prepare(person, "Arrêt confirmé", NOW, purpose=Purpose.OPT_OUT_CONFIRMATION)
     db.session.commit()
     assert outbound.prepare(person, "encore", NOW, purpose=Purpose.OPT_OUT_CONFIRMATION) is None  # once
     local_sms.OUTBOX.clear()
-    outbound.send_prepared([early, confirmation], NOW, sender=local_sms.build())
+    report = drain()
     assert [m.body for m in local_sms.OUTBOX] == ["Arret confirmé"]
+    assert (report.sent, report.cancelled) == (1, 0)  # the STOP itself cancelled the early one
     db.session.refresh(early)
     assert (early.status, early.error) == (MessageStatus.FAILED, outbound.OPTED_OUT)
+    row = db.session.scalars(select(OutboxItem).filter_by(message_id=early.id)).one()
+    assert (row.status, row.error) == (OutboxStatus.CANCELLED, outbound.OPTED_OUT)
     welcome_back = outbound.prepare(person, "Bon retour", NOW, purpose=Purpose.OPT_IN_CONFIRMATION)
     assert welcome_back is not None
 
 
-def test_send_prepared_refuses_to_run_inside_an_open_transaction(app, make_listener):
+def test_nothing_prepared_leaves_before_its_transaction_commits(app, make_listener, drain):
     person = make_listener(phone=PHONE)
+    db.session.commit()
+    outbound.prepare(person, "Bonjour", NOW, purpose=Purpose.REPLY)
+    db.session.rollback()  # the turn failed: its replies go with it
+    local_sms.OUTBOX.clear()
+    assert drain().claimed == 0 and list(local_sms.OUTBOX) == []
     message = outbound.prepare(person, "Bonjour", NOW, purpose=Purpose.REPLY)
-    with pytest.raises(outbound.SendingInsideTransaction):
-        outbound.send_prepared([message], NOW)
+    row = db.session.scalars(select(OutboxItem).filter_by(message_id=message.id)).one()
+    assert (row.status, row.priority, row.body) == (OutboxStatus.PENDING, 0, "Bonjour")
+    db.session.commit()
+    assert drain().sent == 1 and [m.body for m in local_sms.OUTBOX] == ["Bonjour"]
+    assert drain().claimed == 0  # sent once
 
 
 # --- cross-channel --------------------------------------------------------------------------------

@@ -72,12 +72,13 @@ def say(text: str) -> str:
     return f'<Say language="fr-FR" voice="Polly.Lea">{escape(text, quote=False)}</Say>'
 
 
-def twiml_gather(*texts: str) -> str:
+def twiml_gather(*texts: str, turn: int = 1) -> str:
+    """A Gather whose action and timeout URLs carry ``t=<turn>``, the number of the request they will be."""
     inner = "".join(say(t) for t in texts)
     return (
-        f'{XML_HEAD}<Response><Gather action="{BASE}/ivr/twilio/voice?ev=gather" actionOnEmptyResult="true" '
-        f'finishOnKey="" input="dtmf" method="POST" numDigits="1" timeout="6">{inner}</Gather>'
-        f'<Redirect method="POST">{BASE}/ivr/twilio/voice?ev=timeout</Redirect></Response>'
+        f'{XML_HEAD}<Response><Gather action="{BASE}/ivr/twilio/voice?ev=gather&amp;t={turn}" '
+        f'actionOnEmptyResult="true" finishOnKey="" input="dtmf" method="POST" numDigits="1" timeout="6">{inner}'
+        f'</Gather><Redirect method="POST">{BASE}/ivr/twilio/voice?ev=timeout&amp;t={turn}</Redirect></Response>'
     )
 
 
@@ -121,12 +122,13 @@ def at_say(text: str) -> str:
     return f'<Say voice="woman">{escape(text, quote=False)}</Say>'
 
 
-def at_gather(*texts: str) -> str:
+def at_gather(*texts: str, turn: int = 1) -> str:
     url = f"{BASE}{AT_URL}"
     inner = "".join(at_say(t) for t in texts)
     return (
-        f'{XML_HEAD}<Response><GetDigits timeout="6" numDigits="1" finishOnKey="#" callbackUrl="{url}?ev=digits">'
-        f"{inner}</GetDigits><Redirect>{url}?ev=timeout</Redirect></Response>"
+        f'{XML_HEAD}<Response><GetDigits timeout="6" numDigits="1" finishOnKey="#" '
+        f'callbackUrl="{url}?ev=digits&amp;t={turn}">{inner}</GetDigits>'
+        f"<Redirect>{url}?ev=timeout&amp;t={turn}</Redirect></Response>"
     )
 
 

@@ -19,7 +19,7 @@ from core.config import Settings
 from core.events import DeliveryReport, IncomingSms
 from core.vocabulary import MessageStatus
 from providers.africastalking.client import at_sms
-from providers.base import OutboundSms, SmsSendResult
+from providers.base import OutboundSms, SmsSendResult, never_reached
 
 log = logging.getLogger(__name__)
 NAME = "africastalking"
@@ -110,8 +110,11 @@ class AfricasTalkingSmsSender:
         except (AfricasTalkingException, ValueError, OSError) as exc:
             reason = str(exc)[:160] if isinstance(exc, AfricasTalkingException) else exc.__class__.__name__
             log.warning("africastalking send failed for %d recipient(s): %s", len(batch), reason)
+            retryable = never_reached(exc)
             return {
-                i: SmsSendResult(messages[i].reference, messages[i].to, MessageStatus.FAILED, error=reason)
+                i: SmsSendResult(
+                    messages[i].reference, messages[i].to, MessageStatus.FAILED, error=reason, retryable=retryable
+                )
                 for i in batch
             }
         by_number = {str(r.get("number", "")): r for r in recipients}

@@ -29,7 +29,7 @@ from core.events import CallEvent, CallRef, CallStarted, CallUpdate, KeysPressed
 from core.vocabulary import CallStatus, Direction
 from core.voice import VoiceTurn
 from providers.africastalking.client import at_voice
-from providers.base import CallPlaceResult, OutboundCall, ProviderError, parse_turn, turn_param
+from providers.base import CallPlaceResult, OutboundCall, ProviderError, never_reached, parse_turn, turn_param
 
 NAME = "africastalking"
 SAY_VOICE = "woman"
@@ -181,7 +181,10 @@ class AfricasTalkingDialer:
         except ValueError as exc:  # the SDK's phone check
             return CallPlaceResult(call.reference, call.to, CallStatus.FAILED, error=str(exc)[:200])
         except (AfricasTalkingException, requests.RequestException) as exc:
-            raise ProviderError(str(exc)[:200]) from exc
+            error = f"unreachable: {exc.__class__.__name__}" if isinstance(exc, OSError) else str(exc)[:200]
+            return CallPlaceResult(
+                call.reference, call.to, CallStatus.FAILED, error=error, retryable=never_reached(exc)
+            )
         if isinstance(answer, str):  # the SDK returns text unless the content type is exactly application/json
             try:
                 answer = json.loads(answer)

@@ -16,7 +16,7 @@ from twilio.request_validator import RequestValidator
 from core.config import Settings
 from core.events import DeliveryReport, IncomingSms
 from core.vocabulary import MessageStatus
-from providers.base import OutboundSms, ProviderError, SmsSendResult
+from providers.base import OutboundSms, ProviderError, SmsSendResult, never_reached
 from providers.twilio.client import twilio_client
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,11 @@ class TwilioSmsSender:
         except (TwilioException, OSError) as exc:  # unreachable (requests' errors are OSErrors)
             log.warning("twilio unreachable for message %s: %s", message.reference, exc.__class__.__name__)
             return SmsSendResult(
-                message.reference, message.to, MessageStatus.FAILED, error=f"unreachable: {exc.__class__.__name__}"
+                message.reference,
+                message.to,
+                MessageStatus.FAILED,
+                error=f"unreachable: {exc.__class__.__name__}",
+                retryable=never_reached(exc),
             )
         word = str(created.status or "queued").lower()
         return SmsSendResult(

@@ -21,7 +21,7 @@ from core.config import Settings
 from core.events import CallEvent, CallRef, CallStarted, CallUpdate, KeysPressed, NoKeys
 from core.vocabulary import CallStatus, Direction
 from core.voice import Utterance, VoiceTurn
-from providers.base import CallPlaceResult, OutboundCall, ProviderError, parse_turn, turn_param
+from providers.base import CallPlaceResult, OutboundCall, never_reached, parse_turn, turn_param
 from providers.twilio.client import twilio_client
 
 NAME = "twilio"
@@ -173,7 +173,10 @@ class TwilioDialer:
         except TwilioRestException as exc:
             return CallPlaceResult(call.reference, call.to, CallStatus.FAILED, error=f"{exc.code}: {exc.msg}"[:200])
         except (TwilioException, requests.RequestException) as exc:
-            raise ProviderError(str(exc)) from exc
+            error = f"unreachable: {exc.__class__.__name__}"
+            return CallPlaceResult(
+                call.reference, call.to, CallStatus.FAILED, error=error, retryable=never_reached(exc)
+            )
         word = str(created.status or "queued")
         status = STATUS.get(word, CallStatus.QUEUED)
         return CallPlaceResult(call.reference, call.to, status, provider_call_id=created.sid, provider_status=word)

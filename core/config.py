@@ -80,6 +80,7 @@ class Settings:
         3  # DATABASE_CONNECT_TIMEOUT: seconds to connect (and to wait for a pooled connection)
     )
     database_statement_timeout: int = 5  # DATABASE_STATEMENT_TIMEOUT: seconds a statement (or a lock wait) may take
+    trusted_proxies: int = 0  # TRUSTED_PROXIES: reverse proxies in front whose X-Forwarded-* headers are believed
 
     @property
     def tz(self) -> ZoneInfo:
@@ -179,6 +180,7 @@ class Settings:
             "database_connect_timeout": _int(get, "DATABASE_CONNECT_TIMEOUT", 3, 1, 60),
             "database_statement_timeout": _int(get, "DATABASE_STATEMENT_TIMEOUT", 5, 1, 600),
         }
+        trusted_proxies = _int(get, "TRUSTED_PROXIES", 0, 0, 5)
 
         return cls(
             database_url=database_url,
@@ -207,6 +209,7 @@ class Settings:
             **missed_call,
             contacts=contacts,
             **timeouts,
+            trusted_proxies=trusted_proxies,
         )
 
 

@@ -21,6 +21,7 @@ from core.events import CallEvent
 from core.voice import VoiceTurn
 from ivr import service
 from providers.africastalking import voice as at
+from providers.twilio import signature
 from providers.twilio import voice as twilio
 
 bp = Blueprint("ivr", __name__)
@@ -34,7 +35,7 @@ XML = "text/xml"
 @bp.post(twilio.VOICE_PATH)
 def twilio_voice():
     settings = current_app.config["KALANSO"]
-    if not twilio.verify(request, settings):
+    if not signature.verify(request, settings):
         abort(403)
     turn = answer(lambda: twilio.parse_voice(request))
     return Response(twilio.render(turn, settings), mimetype=XML)
@@ -43,7 +44,7 @@ def twilio_voice():
 @bp.post(twilio.STATUS_PATH)
 def twilio_status():
     settings = current_app.config["KALANSO"]
-    if not twilio.verify(request, settings):
+    if not signature.verify(request, settings):
         abort(403)
     answer(lambda: twilio.parse_status(request))
     return Response(twilio.render(VoiceTurn(say=(), gather=None), settings), mimetype=XML)

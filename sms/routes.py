@@ -18,6 +18,7 @@ from core.events import DeliveryReport, IncomingSms
 from core.phones import InvalidPhone, normalize_phone
 from providers.africastalking import sms as at_sms
 from providers.local import sms as local_sms
+from providers.twilio import signature
 from providers.twilio import sms as twilio_sms
 from sms import outbound, service
 
@@ -136,9 +137,7 @@ def _report(report: DeliveryReport | None):
 
 
 def _verify_twilio() -> None:
-    settings = current_app.config["KALANSO"]
-    url = twilio_sms.public_url(request.path, request.query_string, settings)
-    if not twilio_sms.verify(url, request.form, request.headers.get("X-Twilio-Signature", ""), settings):
+    if not signature.verify(request, current_app.config["KALANSO"]):
         log.warning("forged or unsigned Twilio SMS request refused")
         abort(403)
 

@@ -1,4 +1,4 @@
-"""Twilio SMS: incoming-message and status-callback webhooks, request signatures, sending.
+"""Twilio SMS: incoming-message and status-callback webhooks, sending (signatures: ``signature.py``).
 
 Twilio's words (``MessageStatus``) are mapped to ours with ``STATUS``; the word itself and the
 ``ErrorCode`` are kept on the message. Twilio sends one message per REST request (``max_batch = 1``).
@@ -11,7 +11,6 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 from twilio.base.exceptions import TwilioException, TwilioRestException
-from twilio.request_validator import RequestValidator
 
 from core.config import Settings
 from core.events import DeliveryReport, IncomingSms
@@ -37,19 +36,6 @@ STATUS: dict[str, MessageStatus] = {
     "failed": MessageStatus.FAILED,
     "canceled": MessageStatus.FAILED,
 }
-
-
-def public_url(path: str, query_string: bytes | str, settings: Settings) -> str:
-    """The URL Twilio requested, rebuilt from ``PUBLIC_BASE_URL`` (TLS usually ends at a proxy)."""
-    query = query_string.decode("latin-1") if isinstance(query_string, bytes) else query_string
-    return settings.public_base_url + path + (f"?{query}" if query else "")
-
-
-def verify(url: str, form: Mapping[str, str], signature: str, settings: Settings) -> bool:
-    """Whether ``X-Twilio-Signature`` signs this URL and every posted parameter with our auth token."""
-    if not signature or not settings.twilio_auth_token:
-        return False
-    return RequestValidator(settings.twilio_auth_token).validate(url, form, signature)
 
 
 def parse_incoming(form: Mapping[str, str]) -> IncomingSms | None:

@@ -1,4 +1,4 @@
-"""Twilio voice: verify ``X-Twilio-Signature``, parse webhooks into our events, render TwiML, place calls.
+"""Twilio voice: parse webhooks into our events, render TwiML, place calls (signatures: ``signature.py``).
 
 Webhooks: ``POST /ivr/twilio/voice`` (the first request of every call, inbound or outbound, and
 every ``<Gather>`` action: ``?ev=gather``; the ``<Redirect>`` after a Gather: ``?ev=timeout``; both carry
@@ -9,12 +9,9 @@ timeout reach us; the ``<Redirect>`` after it is a second net should it ever fal
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 import requests
 from flask import Request
 from twilio.base.exceptions import TwilioException, TwilioRestException
-from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import VoiceResponse
 
 from core.config import Settings
@@ -43,30 +40,6 @@ STATUS = {
     "canceled": CallStatus.CANCELED,
 }
 DIRECTION = {"inbound": Direction.INBOUND, "outbound-api": Direction.OUTBOUND, "outbound-dial": Direction.OUTBOUND}
-
-
-# --- verify ---------------------------------------------------------------------------------------
-
-
-def candidate_urls(request: Request, settings: Settings) -> list[str]:
-    """The URL Twilio signed, as it may be seen here: directly, behind a proxy
-    (``X-Forwarded-Proto``/``X-Forwarded-Host``), or under ``PUBLIC_BASE_URL``."""
-    query = request.query_string.decode("latin-1")
-    path = request.path + (f"?{query}" if query else "")  # never request.full_path: it adds a lone "?"
-    proto = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip() or request.scheme
-    host = request.headers.get("X-Forwarded-Host", "").split(",")[0].strip() or request.host
-    public = urlsplit(settings.public_base_url)
-    urls = [f"{request.scheme}://{request.host}{path}", f"{proto}://{host}{path}"]
-    urls.append(f"{public.scheme}://{public.netloc}{public.path.rstrip('/')}{path}")
-    return list(dict.fromkeys(urls))
-
-
-def verify(request: Request, settings: Settings) -> bool:
-    signature = request.headers.get("X-Twilio-Signature", "")
-    if not signature or not settings.twilio_auth_token:
-        return False
-    validator = RequestValidator(settings.twilio_auth_token)
-    return any(validator.validate(url, request.form, signature) for url in candidate_urls(request, settings))
 
 
 # --- parse ----------------------------------------------------------------------------------------

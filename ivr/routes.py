@@ -1,7 +1,8 @@
 """The voice line's webhooks and audio: verify → parse into our event → service → render.
 
 ``POST /ivr/twilio/voice``, ``POST /ivr/twilio/status``, ``POST /ivr/at/<AT_CALLBACK_SECRET>/voice``
-and ``GET /audio/<lang>/<stem>.<wav|mp3>``. A forged request gets 403 and changes nothing; any
+and ``GET /audio/<lang>/<stem>.<wav|mp3>``. What no provider sends (not a small plain form) gets 400/413
+before anything reads it (``providers.webhooks``); a forged request gets 403 and changes nothing; any
 other surprise gets well-formed XML that apologises and ends the call (logged, never a 500).
 """
 
@@ -23,6 +24,7 @@ from ivr import service
 from providers.africastalking import voice as at
 from providers.twilio import signature
 from providers.twilio import voice as twilio
+from providers.webhooks import provider_webhook
 
 bp = Blueprint("ivr", __name__)
 log = logging.getLogger(__name__)
@@ -33,6 +35,7 @@ XML = "text/xml"
 
 
 @bp.post(twilio.VOICE_PATH)
+@provider_webhook
 def twilio_voice():
     settings = current_app.config["KALANSO"]
     if not signature.verify(request, settings):
@@ -42,6 +45,7 @@ def twilio_voice():
 
 
 @bp.post(twilio.STATUS_PATH)
+@provider_webhook
 def twilio_status():
     settings = current_app.config["KALANSO"]
     if not signature.verify(request, settings):
@@ -51,6 +55,7 @@ def twilio_status():
 
 
 @bp.post("/ivr/at/<secret>/voice")
+@provider_webhook
 def at_voice(secret: str):
     settings = current_app.config["KALANSO"]
     if not at.verify(secret, settings):

@@ -3,7 +3,8 @@
 Every route: verify → parse into our event → call the service → commit → send after commit → answer.
 Webhooks always answer well-formed: Twilio gets TwiML (an empty ``<Response/>``: replies go out
 through the REST API after the commit, the same path as every other SMS), Africa's Talking an
-empty 200. Forged requests get 403 and change nothing; junk gets the same empty answer.
+empty 200. What no provider sends gets 400/413 (``providers.webhooks``); forged requests get 403 and
+change nothing; junk gets the same empty answer.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from providers.africastalking import sms as at_sms
 from providers.local import sms as local_sms
 from providers.twilio import signature
 from providers.twilio import sms as twilio_sms
+from providers.webhooks import provider_webhook
 from sms import outbound, service
 
 bp = Blueprint("sms", __name__, template_folder="templates")
@@ -28,6 +30,7 @@ EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 
 
 @bp.post("/sms/twilio")
+@provider_webhook
 def twilio_incoming():
     _verify_twilio()
     _receive(twilio_sms.parse_incoming(request.form))
@@ -35,6 +38,7 @@ def twilio_incoming():
 
 
 @bp.post("/sms/twilio/status")
+@provider_webhook
 def twilio_status():
     _verify_twilio()
     _report(twilio_sms.parse_report(request.form))
@@ -42,6 +46,7 @@ def twilio_status():
 
 
 @bp.post("/sms/at/<secret>/incoming")
+@provider_webhook
 def at_incoming(secret: str):
     _verify_at(secret)
     _receive(at_sms.parse_incoming(request.form))
@@ -49,6 +54,7 @@ def at_incoming(secret: str):
 
 
 @bp.post("/sms/at/<secret>/delivery")
+@provider_webhook
 def at_delivery(secret: str):
     _verify_at(secret)
     _report(at_sms.parse_report(request.form))
@@ -85,7 +91,8 @@ def simulator_messages():
     if phone is None:
         return jsonify(error="Give a phone number (e.g. +223 76 12 34 56)."), 400
     after = request.args.get("after", "0")
-    rows = outbound.conversation(phone, since_id=int(after) if after.isdigit() else 0)
+    since_id = int(after) if after.isascii() and after.isdigit() and len(after) <= 9 else 0  # a row id, bounded
+    rows = outbound.conversation(phone, since_id=since_id)
     return jsonify(phone=phone, messages=[_as_json(m) for m in rows])
 
 

@@ -15,6 +15,7 @@ from twilio.base.exceptions import TwilioException, TwilioRestException
 from core.config import Settings
 from core.events import DeliveryReport, IncomingSms
 from core.vocabulary import MessageStatus
+from providers import fields
 from providers.base import OutboundSms, ProviderError, SmsSendResult
 from providers.twilio.client import twilio_client
 
@@ -39,22 +40,30 @@ STATUS: dict[str, MessageStatus] = {
 
 
 def parse_incoming(form: Mapping[str, str]) -> IncomingSms | None:
-    """An incoming-message webhook as our event; None when it is not one."""
-    phone = (form.get("From") or "").strip()
+    """An incoming-message webhook as our event; None when it is not one, or a field is out of bounds
+    (``providers.fields``: ids and numbers bounded, ``Body`` cleaned and cut to 1600 characters)."""
+    try:
+        phone = fields.phone(form.get("From"), "From")
+        sid = fields.ident(form.get("MessageSid") or form.get("SmsSid"), "MessageSid") or None
+    except ValueError:
+        return None
     if not phone or "Body" not in form:
         return None
-    sid = (form.get("MessageSid") or form.get("SmsSid") or "").strip() or None
-    return IncomingSms(provider=NAME, phone=phone, text=form.get("Body") or "", provider_message_id=sid)
+    return IncomingSms(provider=NAME, phone=phone, text=fields.text(form.get("Body")), provider_message_id=sid)
 
 
 def parse_report(form: Mapping[str, str]) -> DeliveryReport | None:
-    """A status callback as our event; None when it names no message or an unknown status."""
-    sid = (form.get("MessageSid") or form.get("SmsSid") or "").strip()
-    word = (form.get("MessageStatus") or form.get("SmsStatus") or "").strip().lower()
+    """A status callback as our event; None when it names no message, an unknown status, or a field is out
+    of bounds."""
+    try:
+        sid = fields.ident(form.get("MessageSid") or form.get("SmsSid"), "MessageSid")
+        word = fields.word(form.get("MessageStatus") or form.get("SmsStatus"), "MessageStatus").lower()
+        error = fields.word(form.get("ErrorCode"), "ErrorCode")
+    except ValueError:
+        return None
     status = STATUS.get(word)
     if not sid or status is None:
         return None
-    error = (form.get("ErrorCode") or "").strip()
     return DeliveryReport(provider=NAME, provider_message_id=sid, status=status, provider_status=word, error=error)
 
 

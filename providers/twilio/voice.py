@@ -18,6 +18,7 @@ from core.config import Settings
 from core.events import CallEvent, CallRef, CallStarted, CallUpdate, KeysPressed, NoKeys
 from core.vocabulary import CallStatus, Direction
 from core.voice import Utterance, VoiceTurn
+from providers import fields
 from providers.base import CallPlaceResult, OutboundCall, ProviderError, parse_turn, turn_param
 from providers.twilio.client import twilio_client
 
@@ -43,19 +44,23 @@ DIRECTION = {"inbound": Direction.INBOUND, "outbound-api": Direction.OUTBOUND, "
 
 
 # --- parse ----------------------------------------------------------------------------------------
+# The request has passed providers.webhooks.provider_webhook and providers.twilio.signature.verify; every
+# field is still bounded here (providers.fields): a ValueError makes the route answer with the apology.
 
 
 def _ref(request: Request) -> CallRef:
     form = request.form
-    call_sid = form.get("CallSid", "").strip()
+    call_sid = fields.ident(form.get("CallSid"), "CallSid")
     if not call_sid:
         raise ValueError("no CallSid")
-    direction = DIRECTION.get(form.get("Direction", "inbound").strip().lower())
+    direction_word = fields.word(form.get("Direction", "inbound"), "Direction")
+    direction = DIRECTION.get(direction_word.lower())
     if direction is None:
-        raise ValueError(f"unknown Direction {form.get('Direction')!r}")
-    phone = form.get("From" if direction == Direction.INBOUND else "To", "").strip()
-    retry_key = request.headers.get("I-Twilio-Idempotency-Token", "").strip()[:100]
-    reference = request.args.get("ref", "").strip()
+        raise ValueError(f"unknown Direction {fields.shown(direction_word)}")
+    party = "From" if direction == Direction.INBOUND else "To"
+    phone = fields.phone(form.get(party), party)
+    retry_key = fields.token(request.headers.get("I-Twilio-Idempotency-Token"))
+    reference = fields.reference(request.args.get("ref"))
     return CallRef(NAME, call_sid, phone, direction, reference, retry_key, parse_turn(request.args.get("t")))
 
 
@@ -63,7 +68,7 @@ def parse_voice(request: Request) -> CallEvent:
     call = _ref(request)
     ev = request.args.get("ev", "")
     if ev == "gather":
-        digits = request.form.get("Digits", "").strip()
+        digits = fields.digits(request.form.get("Digits"), "Digits")
         return KeysPressed(call, digits) if digits else NoKeys(call)
     if ev == "timeout":
         return NoKeys(call)
@@ -74,12 +79,11 @@ def parse_voice(request: Request) -> CallEvent:
 
 def parse_status(request: Request) -> CallUpdate:
     call = _ref(request)
-    word = request.form.get("CallStatus", "").strip()
+    word = fields.word(request.form.get("CallStatus"), "CallStatus")
     status = STATUS.get(word.lower())
     if status is None:
-        raise ValueError(f"unknown CallStatus {word!r}")
-    duration = request.form.get("CallDuration", "").strip()
-    return CallUpdate(call, status, word, duration_seconds=int(duration) if duration.isdigit() else None)
+        raise ValueError(f"unknown CallStatus {fields.shown(word)}")
+    return CallUpdate(call, status, word, duration_seconds=fields.duration(request.form.get("CallDuration")))
 
 
 # --- render ---------------------------------------------------------------------------------------

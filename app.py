@@ -20,7 +20,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     if config is None:
         load_dotenv(ROOT / ".env", override=False)
     settings = load_settings(config)
-    configure_logging()
+    configure_logging(secrets=settings.secrets)
 
     app = Flask(__name__, instance_path=str(INSTANCE_DIR))
     INSTANCE_DIR.mkdir(exist_ok=True)

@@ -91,6 +91,18 @@ class Settings:
         """The calling window (``core.window.CallingWindow``) in the configured time zone."""
         return CallingWindow.parse(self.calling_window, self.blocked_days, self.timezone)
 
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """The configured secrets, which no log line may show (``core.logs`` replaces them with ``[secret]``)."""
+        values = (
+            self.at_callback_secret,
+            self.twilio_auth_token,
+            self.at_api_key,
+            self.secret_key,
+            make_url(self.database_url).password or "",
+        )
+        return tuple(v for v in values if v)
+
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         def get(name: str, default: str = "") -> str:

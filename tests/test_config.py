@@ -129,3 +129,17 @@ def test_missed_call_defaults():
 def test_trusted_proxies():
     assert Settings.from_env({}).trusted_proxies == 0
     assert Settings.from_env({"TRUSTED_PROXIES": "2"}).trusted_proxies == 2
+
+
+def test_the_secrets_no_log_may_show():
+    s = Settings.from_env(
+        {
+            "DATABASE_URL": "postgresql://kalanso:db-pass-123@db.internal/kalanso",
+            "SECRET_KEY": "sk",
+            "AT_CALLBACK_SECRET": "s3cretPathSegment0123",
+            "AT_API_KEY": "at-key",
+            **GOOD_TWILIO,
+        }
+    )
+    assert set(s.secrets) == {"db-pass-123", "sk", "s3cretPathSegment0123", "at-key", "tok"}
+    assert Settings.from_env({"SECRET_KEY": "only"}).secrets == ("only",)

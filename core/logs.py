@@ -23,15 +23,16 @@ FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 SECRET = "[secret]"
 KALANSO_HANDLER = "_kalanso"  # marks the root handler configure_logging added
 MIN_SECRET_LENGTH = 4  # shorter values cannot be told apart from ordinary text
-_LOGGERS = ("werkzeug", "sqlalchemy", "sqlalchemy.engine", "gunicorn.error", "gunicorn.access", "flask.app")
+_LOGGERS = ("werkzeug", "sqlalchemy", "sqlalchemy.engine", "gunicorn.error", "gunicorn.access")  # + Flask's handler
 
 # A phone number: with a prefix (+, its URL-encoded %2B, or 00 via the plain form below), at least 7 digits
 # that may be grouped by single spaces, dashes or dots (URL-encoded: + and %20 too); without a prefix, 8 or
 # more digits grouped by single spaces, standing alone (not part of an id such as ATVId_b1782591735c...,
-# nor of a decimal). Dates (2026-11-24) and times stay readable: bare digits never group by dashes or colons.
+# nor of a decimal such as 0.00012345678; a full stop after it is punctuation). Dates (2026-11-24) and times
+# stay readable: bare digits never group by dashes or colons.
 _PHONE = re.compile(
     r"(?P<plus>\+|%2[Bb])(?P<intl>\d(?:(?:[ .\-]|%20|\+)?\d){6,})"
-    r"|(?<![\w.%])(?P<bare>\d(?: ?\d){7,})(?![\w.])"
+    r"|(?<![\w%])(?<!\d\.)(?P<bare>\d(?: ?\d){7,})(?!\w|\.\d)"
 )
 
 

@@ -54,6 +54,8 @@ def secrets():
         ("Key (phone)=(+22376123456) already exists.", "Key (phone)=(+2237612****) already exists."),
         ("Row (1, '+22376123456', None)", "Row (1, '+2237612****', None)"),
         ("number=+22376123456abc", "number=+2237612****abc"),
+        ("SMS from 76 12 34 56. Then 76123456, 0022376123456.", "SMS from 76 12 ** **. Then 7612****, 002237612****."),
+        ("total 12345678.9 and 0.12345678", "total 12345678.9 and 0.12345678"),
         # left alone: dates, times, durations, versions, addresses, ids with digits inside
         ("2026-11-24 10:00:00,123 INFO x", "2026-11-24 10:00:00,123 INFO x"),
         ("[24/Nov/2026:10:00:00 +0000]", "[24/Nov/2026:10:00:00 +0000]"),

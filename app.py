@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 from dotenv import load_dotenv
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from content.loader import AUDIO_DIR, COURSES_DIR
 from core.config import INSTANCE_DIR, ROOT, ConfigError, load_settings
@@ -19,7 +20,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     if config is None:
         load_dotenv(ROOT / ".env", override=False)
     settings = load_settings(config)
-    configure_logging()
+    configure_logging(secrets=settings.secrets)
 
     app = Flask(__name__, instance_path=str(INSTANCE_DIR))
     INSTANCE_DIR.mkdir(exist_ok=True)
@@ -34,6 +35,9 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
         KALANSO_AUDIO_DIR=AUDIO_DIR,
         JSON_AS_ASCII=False,
     )
+    if settings.trusted_proxies:  # believe X-Forwarded-For/-Proto/-Host/-Prefix from that many proxies, no more
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_prefix=n)
     if settings.secret_key_generated:
         app.logger.warning("SECRET_KEY is not set: using a random key for this process only")
 

@@ -80,6 +80,7 @@ class Settings:
     database_statement_timeout: int = 5  # DATABASE_STATEMENT_TIMEOUT: seconds a statement or a lock wait may take
     sender_concurrency: int = 32  # SENDER_CONCURRENCY: provider requests in flight at most, per sender process
     redis_url: str = ""  # REDIS_URL: share the senders' rate limits through Redis instead of the database
+    trusted_proxies: int = 0  # TRUSTED_PROXIES: reverse proxies in front whose X-Forwarded-* headers are believed
 
     @property
     def tz(self) -> ZoneInfo:
@@ -89,6 +90,18 @@ class Settings:
     def window(self):
         """The calling window (``core.window.CallingWindow``) in the configured time zone."""
         return CallingWindow.parse(self.calling_window, self.blocked_days, self.timezone)
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """The configured secrets, which no log line may show (``core.logs`` replaces them with ``[secret]``)."""
+        values = (
+            self.at_callback_secret,
+            self.twilio_auth_token,
+            self.at_api_key,
+            self.secret_key,
+            make_url(self.database_url).password or "",
+        )
+        return tuple(v for v in values if v)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -184,6 +197,7 @@ class Settings:
             "database_connect_timeout": _int(get, "DATABASE_CONNECT_TIMEOUT", 3, 1, 60),
             "database_statement_timeout": _int(get, "DATABASE_STATEMENT_TIMEOUT", 5, 1, 600),
         }
+        trusted_proxies = _int(get, "TRUSTED_PROXIES", 0, 0, 5)
 
         return cls(
             database_url=database_url,
@@ -212,6 +226,7 @@ class Settings:
             **missed_call,
             contacts=contacts,
             **timeouts,
+            trusted_proxies=trusted_proxies,
         )
 
 

@@ -1,7 +1,8 @@
 """The voice line's webhooks and audio: verify → parse into our event → service → render.
 
 ``POST /ivr/twilio/voice``, ``POST /ivr/twilio/status``, ``POST /ivr/at/<AT_CALLBACK_SECRET>/voice``
-and ``GET /audio/<lang>/<stem>.<wav|mp3>``. A forged request gets 403 and changes nothing; any
+and ``GET /audio/<lang>/<stem>.<wav|mp3>``. What no provider sends (not a small plain form) gets 400/413
+before anything reads it (``providers.webhooks``); a forged request gets 403 and changes nothing; any
 other surprise gets well-formed XML that apologises and ends the call (logged, never a 500).
 """
 
@@ -22,7 +23,9 @@ from core.voice import VoiceTurn
 from ivr import service
 from ivr.audio import flush_fallbacks
 from providers.africastalking import voice as at
+from providers.twilio import signature
 from providers.twilio import voice as twilio
+from providers.webhooks import provider_webhook
 
 bp = Blueprint("ivr", __name__)
 log = logging.getLogger(__name__)
@@ -33,24 +36,27 @@ XML = "text/xml"
 
 
 @bp.post(twilio.VOICE_PATH)
+@provider_webhook
 def twilio_voice():
     settings = current_app.config["KALANSO"]
-    if not twilio.verify(request, settings):
+    if not signature.verify(request, settings):
         abort(403)
     turn = answer(lambda: twilio.parse_voice(request))
     return Response(twilio.render(turn, settings), mimetype=XML)
 
 
 @bp.post(twilio.STATUS_PATH)
+@provider_webhook
 def twilio_status():
     settings = current_app.config["KALANSO"]
-    if not twilio.verify(request, settings):
+    if not signature.verify(request, settings):
         abort(403)
     answer(lambda: twilio.parse_status(request))
     return Response(twilio.render(VoiceTurn(say=(), gather=None), settings), mimetype=XML)
 
 
 @bp.post("/ivr/at/<secret>/voice")
+@provider_webhook
 def at_voice(secret: str):
     settings = current_app.config["KALANSO"]
     if not at.verify(secret, settings):

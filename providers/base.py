@@ -118,6 +118,6 @@ def turn_param(turn: int | None) -> str:
 def parse_turn(raw: str | None) -> int | None:
     """The ``t`` we rendered, or None when it is absent or not one of ours (junk is never an error here)."""
     text = (raw or "").strip()
-    if not text.isdigit() or len(text) > 6 or int(text) > MAX_TURN:
+    if not (text.isascii() and text.isdigit()) or len(text) > 6 or int(text) > MAX_TURN:
         return None
     return int(text)

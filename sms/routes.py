@@ -3,7 +3,8 @@
 Every route: verify → parse into our event → call the service → commit → answer. No provider is called
 here: the replies are outbox rows written in the same transaction, sent by the sender process.
 Webhooks always answer well-formed: Twilio gets TwiML (an empty ``<Response/>``), Africa's Talking an
-empty body. Forged requests get 403 and change nothing; junk gets the same empty answer with 200.
+empty body. What no provider sends gets 400/413 (``providers.webhooks``); forged requests get 403 and
+change nothing; junk gets the same empty answer with 200.
 
 When a text cannot be recorded (the database is unreachable or hung), the answer is **503** (with
 ``Retry-After``), never a 200 that would lose it — a STOP above all. Twilio retries a failed webhook
@@ -25,7 +26,9 @@ from core.events import DeliveryReport, IncomingSms
 from core.phones import InvalidPhone, normalize_phone
 from providers.africastalking import sms as at_sms
 from providers.local import sms as local_sms
+from providers.twilio import signature
 from providers.twilio import sms as twilio_sms
+from providers.webhooks import provider_webhook
 from sms import outbound, service
 
 bp = Blueprint("sms", __name__, template_folder="templates")
@@ -35,6 +38,7 @@ RETRY_AFTER = "30"
 
 
 @bp.post("/sms/twilio")
+@provider_webhook
 def twilio_incoming():
     _verify_twilio()
     if _receive(twilio_sms.parse_incoming(request.form)) is None:
@@ -43,6 +47,7 @@ def twilio_incoming():
 
 
 @bp.post("/sms/twilio/status")
+@provider_webhook
 def twilio_status():
     _verify_twilio()
     if _report(twilio_sms.parse_report(request.form)) is _NOT_RECORDED:
@@ -51,6 +56,7 @@ def twilio_status():
 
 
 @bp.post("/sms/at/<secret>/incoming")
+@provider_webhook
 def at_incoming(secret: str):
     _verify_at(secret)
     if _receive(at_sms.parse_incoming(request.form)) is None:
@@ -59,6 +65,7 @@ def at_incoming(secret: str):
 
 
 @bp.post("/sms/at/<secret>/delivery")
+@provider_webhook
 def at_delivery(secret: str):
     _verify_at(secret)
     if _report(at_sms.parse_report(request.form)) is _NOT_RECORDED:
@@ -98,7 +105,8 @@ def simulator_messages():
     if phone is None:
         return jsonify(error="Give a phone number (e.g. +223 76 12 34 56)."), 400
     after = request.args.get("after", "0")
-    rows = outbound.conversation(phone, since_id=int(after) if after.isdigit() else 0)
+    since_id = int(after) if after.isascii() and after.isdigit() and len(after) <= 9 else 0  # a row id, bounded
+    rows = outbound.conversation(phone, since_id=since_id)
     return jsonify(phone=phone, messages=[_as_json(m) for m in rows])
 
 
@@ -147,9 +155,7 @@ def _report(report: DeliveryReport | None):
 
 
 def _verify_twilio() -> None:
-    settings = current_app.config["KALANSO"]
-    url = twilio_sms.public_url(request.path, request.query_string, settings)
-    if not twilio_sms.verify(url, request.form, request.headers.get("X-Twilio-Signature", ""), settings):
+    if not signature.verify(request, current_app.config["KALANSO"]):
         log.warning("forged or unsigned Twilio SMS request refused")
         abort(403)
 

@@ -253,7 +253,7 @@ class _Line:
 
     def course_named(self, word: str) -> Course | None:
         courses = self.courses()
-        if word.isdigit() and 1 <= int(word) <= len(courses):
+        if word.isascii() and word.isdigit() and len(word) <= 4 and 1 <= int(word) <= len(courses):
             return courses[int(word) - 1]
         return next((c for c in courses if c.id.replace("-", " ") == word or c.id == word), None)
 

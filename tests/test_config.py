@@ -56,6 +56,9 @@ def test_values_are_read_and_tidied():
         ({"KALANSO_DEFAULT_LANGUAGE": "en"}, "KALANSO_DEFAULT_LANGUAGE"),
         ({"AT_CALLBACK_SECRET": "short"}, "AT_CALLBACK_SECRET"),
         ({"AT_CALLBACK_SECRET": "has/slash/in/it/0123456789"}, "AT_CALLBACK_SECRET"),
+        ({"TRUSTED_PROXIES": "-1"}, "TRUSTED_PROXIES must be a whole number from 0 to 5"),
+        ({"TRUSTED_PROXIES": "6"}, "TRUSTED_PROXIES"),
+        ({"TRUSTED_PROXIES": "yes"}, "TRUSTED_PROXIES"),
     ],
 )
 def test_bad_values_name_the_variable(env, names):
@@ -121,3 +124,22 @@ def test_missed_call_defaults():
     settings = load_settings({})
     assert (settings.missed_call_callback, settings.missed_call_delay_seconds) == (True, 30)
     assert (settings.missed_call_daily_cap, settings.missed_call_reject) == (3, False)
+
+
+def test_trusted_proxies():
+    assert Settings.from_env({}).trusted_proxies == 0
+    assert Settings.from_env({"TRUSTED_PROXIES": "2"}).trusted_proxies == 2
+
+
+def test_the_secrets_no_log_may_show():
+    s = Settings.from_env(
+        {
+            "DATABASE_URL": "postgresql://kalanso:db-pass-123@db.internal/kalanso",
+            "SECRET_KEY": "sk",
+            "AT_CALLBACK_SECRET": "s3cretPathSegment0123",
+            "AT_API_KEY": "at-key",
+            **GOOD_TWILIO,
+        }
+    )
+    assert set(s.secrets) == {"db-pass-123", "sk", "s3cretPathSegment0123", "at-key", "tok"}
+    assert Settings.from_env({"SECRET_KEY": "only"}).secrets == ("only",)

@@ -62,8 +62,9 @@ def twilio_status(status: str, duration: str = "47") -> dict[str, str]:
 
 
 def post_twilio(client, path: str, params: dict[str, str], *, url: str | None = None, headers=None):
-    """POST signed with the SDK's own RequestValidator over the URL the app sees (or ``url``)."""
-    signed_url = url or f"http://localhost{path}"
+    """POST signed with the SDK's own RequestValidator over the URL Twilio requests: ``PUBLIC_BASE_URL`` + path
+    (or ``url``)."""
+    signed_url = url or f"{BASE}{path}"
     signature = RequestValidator(TOKEN).compute_signature(signed_url, params)
     return client.post(path, data=params, headers={"X-Twilio-Signature": signature, **(headers or {})})
 

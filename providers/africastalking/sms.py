@@ -18,6 +18,7 @@ from africastalking.Service import AfricasTalkingException
 from core.config import Settings
 from core.events import DeliveryReport, IncomingSms
 from core.vocabulary import MessageStatus
+from providers import fields
 from providers.africastalking.client import at_sms
 from providers.base import OutboundSms, SmsSendResult, never_reached
 
@@ -52,26 +53,32 @@ def verify_secret(given: str, settings: Settings) -> bool:
 
 
 def parse_incoming(form: Mapping[str, str]) -> IncomingSms | None:
-    phone = (form.get("from") or "").strip()
+    """An incoming-SMS callback as our event; None when it is not one, or a field is out of bounds
+    (``providers.fields``: ``id`` and ``from`` bounded, ``text`` cleaned and cut to 1600 characters)."""
+    try:
+        phone = fields.phone(form.get("from"), "from")
+        message_id = fields.ident(form.get("id"), "id") or None
+    except ValueError:
+        return None
     if not phone or "text" not in form:
         return None
-    return IncomingSms(
-        provider=NAME, phone=phone, text=form.get("text") or "", provider_message_id=(form.get("id") or None)
-    )
+    return IncomingSms(provider=NAME, phone=phone, text=fields.text(form.get("text")), provider_message_id=message_id)
 
 
 def parse_report(form: Mapping[str, str]) -> DeliveryReport | None:
-    message_id = (form.get("id") or "").strip()
-    word = (form.get("status") or "").strip()
+    """A delivery report as our event; None when it names no message, an unknown status, or a field is out of
+    bounds (``failureReason`` is cut to 200 characters, as stored)."""
+    try:
+        message_id = fields.ident(form.get("id"), "id")
+        word = fields.word(form.get("status"), "status")
+    except ValueError:
+        return None
     status = STATUS.get(word.lower())
     if not message_id or status is None:
         return None
+    reason = fields.text(form.get("failureReason")).strip()[:200]
     return DeliveryReport(
-        provider=NAME,
-        provider_message_id=message_id,
-        status=status,
-        provider_status=word,
-        error=(form.get("failureReason") or "").strip(),
+        provider=NAME, provider_message_id=message_id, status=status, provider_status=word, error=reason
     )
 
 

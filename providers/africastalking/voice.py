@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hmac
 import json
-from decimal import Decimal, InvalidOperation
 from xml.etree import ElementTree as ET
 
 import requests
@@ -28,6 +27,7 @@ from core.config import Settings
 from core.events import CallEvent, CallRef, CallStarted, CallUpdate, KeysPressed, NoKeys
 from core.vocabulary import CallStatus, Direction
 from core.voice import VoiceTurn
+from providers import fields
 from providers.africastalking.client import at_voice
 from providers.base import CallPlaceResult, OutboundCall, ProviderError, never_reached, parse_turn, turn_param
 
@@ -78,22 +78,23 @@ def verify(secret: str, settings: Settings) -> bool:
 
 
 def parse(request: Request) -> CallEvent:
+    """A callback as our event; every field bounded (``providers.fields``): junk raises ``ValueError``."""
     form = request.form
-    session_id = form.get("sessionId", "").strip()
+    session_id = fields.ident(form.get("sessionId"), "sessionId")
     if not session_id:
         raise ValueError("no sessionId")
-    direction = DIRECTION.get(form.get("direction", "").strip().lower())
+    direction_word = fields.word(form.get("direction"), "direction")
+    direction = DIRECTION.get(direction_word.lower())
     if direction is None:
-        raise ValueError(f"unknown direction {form.get('direction')!r}")
-    call = CallRef(
-        NAME, session_id, form.get("callerNumber", "").strip(), direction, turn=parse_turn(request.args.get("t"))
-    )
-    active = form.get("isActive", "").strip()
+        raise ValueError(f"unknown direction {fields.shown(direction_word)}")
+    phone = fields.phone(form.get("callerNumber"), "callerNumber")
+    call = CallRef(NAME, session_id, phone, direction, turn=parse_turn(request.args.get("t")))
+    active = fields.word(form.get("isActive"), "isActive")
     if active == "0":
         return _final(call, form)
     if active != "1":
-        raise ValueError(f"isActive must be 0 or 1, got {active!r}")
-    digits = form.get("dtmfDigits", "").strip()
+        raise ValueError(f"isActive must be 0 or 1, got {fields.shown(active)}")
+    digits = fields.digits(form.get("dtmfDigits"), "dtmfDigits")
     ev = request.args.get("ev", "")
     if digits:
         return KeysPressed(call, digits)
@@ -105,25 +106,21 @@ def parse(request: Request) -> CallEvent:
 
 
 def _final(call: CallRef, form) -> CallUpdate:
-    state = form.get("callSessionState", "").strip()
+    state = fields.word(form.get("callSessionState"), "callSessionState")
     status = SESSION_STATE.get(state.lower().replace(" ", ""), CallStatus.FAILED if state else CallStatus.COMPLETED)
-    cause = form.get("hangupCause", "").strip().upper()
+    cause = fields.word(form.get("hangupCause"), "hangupCause").upper()
     if status != CallStatus.COMPLETED and cause in UNANSWERED_CAUSE:
         status = UNANSWERED_CAUSE[cause]
     if not status.final:
         status = CallStatus.COMPLETED  # isActive=0 means the call is over
-    duration = form.get("durationInSeconds", "").strip()
-    try:
-        cost = float(Decimal(form.get("amount", "").strip())) if form.get("amount", "").strip() else None
-    except InvalidOperation:
-        cost = None
+    currency = fields.word(form.get("currencyCode"), "currencyCode")
     return CallUpdate(
         call,
         status,
         "/".join(x for x in (state, cause) if x),
-        duration_seconds=int(duration) if duration.isdigit() else None,
-        cost=cost,
-        currency=form.get("currencyCode", "").strip()[:3],
+        duration_seconds=fields.duration(form.get("durationInSeconds")),
+        cost=fields.amount(form.get("amount")),
+        currency=currency[:3] if currency.isalpha() else "",
     )
 
 

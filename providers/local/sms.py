@@ -13,6 +13,7 @@ from datetime import datetime
 from core.config import Settings
 from core.events import DeliveryReport, IncomingSms
 from core.vocabulary import MessageStatus
+from providers import fields
 from providers.base import OutboundSms, SmsSendResult
 
 NAME = "local"
@@ -28,22 +29,28 @@ _ids = itertools.count(1)
 
 
 def parse_incoming(data: Mapping[str, str]) -> IncomingSms | None:
-    """The simulator's form or JSON: ``phone`` and ``text``."""
-    phone = str(data.get("phone") or "").strip()
+    """The simulator's form or JSON: ``phone`` and ``text`` (bounded like a provider's, ``providers.fields``)."""
     text = data.get("text")
+    try:
+        phone = fields.phone(str(data.get("phone") or ""), "phone")
+    except ValueError:
+        return None
     if not phone or not isinstance(text, str):
         return None
-    return IncomingSms(provider=NAME, phone=phone, text=text)
+    return IncomingSms(provider=NAME, phone=phone, text=fields.text(text))
 
 
 def parse_report(data: Mapping[str, str]) -> DeliveryReport | None:
     """The simulator's delivery report: ``id`` (our provider id) and ``status`` (sent, delivered, failed)."""
-    word = str(data.get("status") or "").strip().lower()
-    message_id = str(data.get("id") or "").strip()
+    try:
+        word = fields.word(str(data.get("status") or ""), "status").lower()
+        message_id = fields.ident(str(data.get("id") or ""), "id")
+    except ValueError:
+        return None
     status = STATUS.get(word)
     if not message_id or status is None:
         return None
-    return DeliveryReport(NAME, message_id, status, word, str(data.get("error") or "")[:200])
+    return DeliveryReport(NAME, message_id, status, word, fields.text(str(data.get("error") or ""))[:200])
 
 
 class LocalSmsSender:

@@ -17,6 +17,7 @@ from core.config import Settings
 from core.events import CallEvent, CallRef, CallStarted, CallUpdate, KeysPressed, NoKeys
 from core.vocabulary import CallStatus, Direction
 from core.voice import VoiceTurn
+from providers import fields
 from providers.base import CallPlaceResult, OutboundCall, parse_turn
 
 NAME = "local"
@@ -29,9 +30,12 @@ def enabled(settings: Settings) -> bool:
 
 
 def parse(data: dict[str, Any]) -> CallEvent:
-    action = str(data.get("action", "")).strip()
-    phone = str(data.get("phone", "")).strip()
-    call_id = str(data.get("call", "")).strip()
+    """A simulator action as our event; fields bounded like a provider's (``providers.fields``)."""
+    if not isinstance(data, dict):
+        raise ValueError("a simulator action is a JSON object")
+    action = fields.word(str(data.get("action", "")), "action")
+    phone = fields.phone(str(data.get("phone", "")), "phone")
+    call_id = fields.ident(str(data.get("call", "")), "call")
     if action == "dial":
         return CallStarted(CallRef(NAME, f"SIM{uuid.uuid4().hex}", phone, Direction.INBOUND))
     if not call_id:
@@ -40,13 +44,13 @@ def parse(data: dict[str, Any]) -> CallEvent:
         return CallStarted(CallRef(NAME, call_id, phone, Direction.OUTBOUND))
     call = CallRef(NAME, call_id, phone, Direction.INBOUND, turn=parse_turn(str(data.get("turn", ""))))
     if action == "key":
-        digits = str(data.get("digits", "")).strip()
+        digits = fields.digits(str(data.get("digits", "")), "digits")
         return KeysPressed(call, digits) if digits else NoKeys(call)
     if action == "timeout":
         return NoKeys(call)
     if action == "hangup":
         return CallUpdate(call, CallStatus.COMPLETED, HANGUP_WORD)
-    raise ValueError(f"unknown action {action!r}")
+    raise ValueError(f"unknown action {fields.shown(action)}")
 
 
 def render(turn: VoiceTurn, event: CallEvent | None) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Twilio SMS: incoming-message and status-callback webhooks, request signatures, sending.
+"""Twilio SMS: incoming-message and status-callback webhooks, sending (signatures: ``signature.py``).
 
 Twilio's words (``MessageStatus``) are mapped to ours with ``STATUS``; the word itself and the
 ``ErrorCode`` are kept on the message. Twilio sends one message per REST request (``max_batch = 1``).
@@ -11,11 +11,11 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 from twilio.base.exceptions import TwilioException, TwilioRestException
-from twilio.request_validator import RequestValidator
 
 from core.config import Settings
 from core.events import DeliveryReport, IncomingSms
 from core.vocabulary import MessageStatus
+from providers import fields
 from providers.base import OutboundSms, ProviderError, SmsSendResult, never_reached
 from providers.twilio.client import twilio_client
 
@@ -39,36 +39,31 @@ STATUS: dict[str, MessageStatus] = {
 }
 
 
-def public_url(path: str, query_string: bytes | str, settings: Settings) -> str:
-    """The URL Twilio requested, rebuilt from ``PUBLIC_BASE_URL`` (TLS usually ends at a proxy)."""
-    query = query_string.decode("latin-1") if isinstance(query_string, bytes) else query_string
-    return settings.public_base_url + path + (f"?{query}" if query else "")
-
-
-def verify(url: str, form: Mapping[str, str], signature: str, settings: Settings) -> bool:
-    """Whether ``X-Twilio-Signature`` signs this URL and every posted parameter with our auth token."""
-    if not signature or not settings.twilio_auth_token:
-        return False
-    return RequestValidator(settings.twilio_auth_token).validate(url, form, signature)
-
-
 def parse_incoming(form: Mapping[str, str]) -> IncomingSms | None:
-    """An incoming-message webhook as our event; None when it is not one."""
-    phone = (form.get("From") or "").strip()
+    """An incoming-message webhook as our event; None when it is not one, or a field is out of bounds
+    (``providers.fields``: ids and numbers bounded, ``Body`` cleaned and cut to 1600 characters)."""
+    try:
+        phone = fields.phone(form.get("From"), "From")
+        sid = fields.ident(form.get("MessageSid") or form.get("SmsSid"), "MessageSid") or None
+    except ValueError:
+        return None
     if not phone or "Body" not in form:
         return None
-    sid = (form.get("MessageSid") or form.get("SmsSid") or "").strip() or None
-    return IncomingSms(provider=NAME, phone=phone, text=form.get("Body") or "", provider_message_id=sid)
+    return IncomingSms(provider=NAME, phone=phone, text=fields.text(form.get("Body")), provider_message_id=sid)
 
 
 def parse_report(form: Mapping[str, str]) -> DeliveryReport | None:
-    """A status callback as our event; None when it names no message or an unknown status."""
-    sid = (form.get("MessageSid") or form.get("SmsSid") or "").strip()
-    word = (form.get("MessageStatus") or form.get("SmsStatus") or "").strip().lower()
+    """A status callback as our event; None when it names no message, an unknown status, or a field is out
+    of bounds."""
+    try:
+        sid = fields.ident(form.get("MessageSid") or form.get("SmsSid"), "MessageSid")
+        word = fields.word(form.get("MessageStatus") or form.get("SmsStatus"), "MessageStatus").lower()
+        error = fields.word(form.get("ErrorCode"), "ErrorCode")
+    except ValueError:
+        return None
     status = STATUS.get(word)
     if not sid or status is None:
         return None
-    error = (form.get("ErrorCode") or "").strip()
     return DeliveryReport(provider=NAME, provider_message_id=sid, status=status, provider_status=word, error=error)
 
 

@@ -1,4 +1,4 @@
-"""Twilio voice: verify ``X-Twilio-Signature``, parse webhooks into our events, render TwiML, place calls.
+"""Twilio voice: parse webhooks into our events, render TwiML, place calls (signatures: ``signature.py``).
 
 Webhooks: ``POST /ivr/twilio/voice`` (the first request of every call, inbound or outbound, and
 every ``<Gather>`` action: ``?ev=gather``; the ``<Redirect>`` after a Gather: ``?ev=timeout``; both carry
@@ -9,18 +9,16 @@ timeout reach us; the ``<Redirect>`` after it is a second net should it ever fal
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 import requests
 from flask import Request
 from twilio.base.exceptions import TwilioException, TwilioRestException
-from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import VoiceResponse
 
 from core.config import Settings
 from core.events import CallEvent, CallRef, CallStarted, CallUpdate, KeysPressed, NoKeys
 from core.vocabulary import CallStatus, Direction
 from core.voice import Utterance, VoiceTurn
+from providers import fields
 from providers.base import CallPlaceResult, OutboundCall, never_reached, parse_turn, turn_param
 from providers.twilio.client import twilio_client
 
@@ -45,44 +43,24 @@ STATUS = {
 DIRECTION = {"inbound": Direction.INBOUND, "outbound-api": Direction.OUTBOUND, "outbound-dial": Direction.OUTBOUND}
 
 
-# --- verify ---------------------------------------------------------------------------------------
-
-
-def candidate_urls(request: Request, settings: Settings) -> list[str]:
-    """The URL Twilio signed, as it may be seen here: directly, behind a proxy
-    (``X-Forwarded-Proto``/``X-Forwarded-Host``), or under ``PUBLIC_BASE_URL``."""
-    query = request.query_string.decode("latin-1")
-    path = request.path + (f"?{query}" if query else "")  # never request.full_path: it adds a lone "?"
-    proto = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip() or request.scheme
-    host = request.headers.get("X-Forwarded-Host", "").split(",")[0].strip() or request.host
-    public = urlsplit(settings.public_base_url)
-    urls = [f"{request.scheme}://{request.host}{path}", f"{proto}://{host}{path}"]
-    urls.append(f"{public.scheme}://{public.netloc}{public.path.rstrip('/')}{path}")
-    return list(dict.fromkeys(urls))
-
-
-def verify(request: Request, settings: Settings) -> bool:
-    signature = request.headers.get("X-Twilio-Signature", "")
-    if not signature or not settings.twilio_auth_token:
-        return False
-    validator = RequestValidator(settings.twilio_auth_token)
-    return any(validator.validate(url, request.form, signature) for url in candidate_urls(request, settings))
-
-
 # --- parse ----------------------------------------------------------------------------------------
+# The request has passed providers.webhooks.provider_webhook and providers.twilio.signature.verify; every
+# field is still bounded here (providers.fields): a ValueError makes the route answer with the apology.
 
 
 def _ref(request: Request) -> CallRef:
     form = request.form
-    call_sid = form.get("CallSid", "").strip()
+    call_sid = fields.ident(form.get("CallSid"), "CallSid")
     if not call_sid:
         raise ValueError("no CallSid")
-    direction = DIRECTION.get(form.get("Direction", "inbound").strip().lower())
+    direction_word = fields.word(form.get("Direction", "inbound"), "Direction")
+    direction = DIRECTION.get(direction_word.lower())
     if direction is None:
-        raise ValueError(f"unknown Direction {form.get('Direction')!r}")
-    phone = form.get("From" if direction == Direction.INBOUND else "To", "").strip()
-    retry_key = request.headers.get("I-Twilio-Idempotency-Token", "").strip()[:100]
-    reference = request.args.get("ref", "").strip()
+        raise ValueError(f"unknown Direction {fields.shown(direction_word)}")
+    party = "From" if direction == Direction.INBOUND else "To"
+    phone = fields.phone(form.get(party), party)
+    retry_key = fields.token(request.headers.get("I-Twilio-Idempotency-Token"))
+    reference = fields.reference(request.args.get("ref"))
     return CallRef(NAME, call_sid, phone, direction, reference, retry_key, parse_turn(request.args.get("t")))
 
 
@@ -90,7 +68,7 @@ def parse_voice(request: Request) -> CallEvent:
     call = _ref(request)
     ev = request.args.get("ev", "")
     if ev == "gather":
-        digits = request.form.get("Digits", "").strip()
+        digits = fields.digits(request.form.get("Digits"), "Digits")
         return KeysPressed(call, digits) if digits else NoKeys(call)
     if ev == "timeout":
         return NoKeys(call)
@@ -101,12 +79,11 @@ def parse_voice(request: Request) -> CallEvent:
 
 def parse_status(request: Request) -> CallUpdate:
     call = _ref(request)
-    word = request.form.get("CallStatus", "").strip()
+    word = fields.word(request.form.get("CallStatus"), "CallStatus")
     status = STATUS.get(word.lower())
     if status is None:
-        raise ValueError(f"unknown CallStatus {word!r}")
-    duration = request.form.get("CallDuration", "").strip()
-    return CallUpdate(call, status, word, duration_seconds=int(duration) if duration.isdigit() else None)
+        raise ValueError(f"unknown CallStatus {fields.shown(word)}")
+    return CallUpdate(call, status, word, duration_seconds=fields.duration(request.form.get("CallDuration")))
 
 
 # --- render ---------------------------------------------------------------------------------------

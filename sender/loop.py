@@ -134,8 +134,8 @@ class Sender:
                     stop.wait(1.0)
                 finally:
                     db.session.remove()
-                if not busy:
-                    outbox.wakeup.wait(self._sleep_seconds())
+                if not busy:  # sleep until woken, and look at ``stop`` at least every second
+                    outbox.wakeup.wait(min(self._sleep_seconds(), 1.0))
                     outbox.wakeup.clear()
             self.finish()
 

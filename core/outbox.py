@@ -346,12 +346,16 @@ def mark_new_work(session: Session) -> None:
 @event.listens_for(Session, "before_commit")
 def _notify_senders(session: Session) -> None:
     """PostgreSQL delivers ``NOTIFY`` when the transaction commits: senders on every machine wake up."""
+    if session.in_nested_transaction():  # a savepoint's release: the real commit comes later
+        return
     if session.info.get(_NEW_WORK) and session.get_bind().dialect.name == "postgresql":
         session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
 
 
 @event.listens_for(Session, "after_commit")
 def _wake_local_sender(session: Session) -> None:
+    if session.in_nested_transaction():  # after_commit fires for a savepoint's release too
+        return
     if session.info.pop(_NEW_WORK, None):
         new_work()
 

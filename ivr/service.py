@@ -38,7 +38,7 @@ from ivr.audio import utterance, utterances
 from ivr.callbacks import callback_pending, schedule_callback
 from ivr.models import CallSession
 from listeners.models import LessonProgress, Listener, ProgressStatus
-from listeners.progress import take_turn
+from listeners.progress import remember, take_turn
 from listeners.service import find_or_create_listener, lock_listener, mark_locked, opt_out
 
 log = logging.getLogger(__name__)
@@ -212,13 +212,11 @@ def context(listener: Listener) -> menu.Context:
         for c in catalog
     )
     offered = {(c.id, lesson.id) for c in courses for lesson in c.lessons}
-    rows = [
-        r
-        for r in db.session.scalars(
-            select(LessonProgress).filter_by(listener_id=listener.id).order_by(LessonProgress.updated_at.desc())
-        )
-        if (r.course_id, r.lesson_id) in offered
-    ]
+    loaded = db.session.scalars(
+        select(LessonProgress).filter_by(listener_id=listener.id).order_by(LessonProgress.updated_at.desc())
+    ).all()
+    remember(listener, loaded)
+    rows = [r for r in loaded if (r.course_id, r.lesson_id) in offered]
     resume = next(
         ((r.course_id, r.lesson_id) for r in rows if r.status == ProgressStatus.IN_PROGRESS and _mid_lesson(r)), None
     )

@@ -9,10 +9,12 @@ completed lesson stays completed.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from content.model import Course
 from core.db import db
@@ -20,7 +22,30 @@ from core.signals import lesson_completed
 from core.vocabulary import Channel
 from engine import Bookmark, Digits, Feedback, Input, Result, Text, advance, start_bookmark
 from listeners.models import LessonCompletion, LessonProgress, Listener, ProgressStatus, QuizAnswer
-from listeners.service import lock_listener
+from listeners.service import is_locked, lock_listener
+
+_ROWS = "kalanso.progress.rows"
+
+
+@event.listens_for(Session, "after_commit")
+def _forget_rows(session: Session) -> None:
+    if not session.in_nested_transaction():  # a savepoint's release fires after_commit too: not the end
+        session.info.pop(_ROWS, None)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_rows_on_rollback(session: Session, _previous) -> None:
+    session.info.pop(_ROWS, None)
+
+
+def remember(listener: Listener, rows: Iterable[LessonProgress]) -> None:
+    """Progress rows a turn read after locking their listener are current for the rest of the transaction
+    (every change to them locks the listener first): ``take_turn`` uses them instead of reading them again."""
+    if not is_locked(listener.id):
+        return
+    cache = db.session.info.setdefault(_ROWS, {})
+    for row in rows:
+        cache[(row.listener_id, row.course_id, row.lesson_id)] = row
 
 
 def progress_row(listener: Listener, course_id: str, lesson_id: str, *, lock: bool = False) -> LessonProgress | None:
@@ -31,8 +56,12 @@ def progress_row(listener: Listener, course_id: str, lesson_id: str, *, lock: bo
 
 
 def _get_or_create(listener: Listener, course_id: str, lesson_id: str, now: datetime) -> LessonProgress:
+    cached = db.session.info.get(_ROWS, {}).get((listener.id, course_id, lesson_id))
+    if cached is not None:
+        return cached
     row = progress_row(listener, course_id, lesson_id, lock=True)
     if row is not None:
+        remember(listener, [row])
         return row
     row = LessonProgress(listener_id=listener.id, course_id=course_id, lesson_id=lesson_id, bookmark={}, updated_at=now)
     try:
@@ -41,6 +70,7 @@ def _get_or_create(listener: Listener, course_id: str, lesson_id: str, now: date
     except IntegrityError:  # another request created it first
         row = progress_row(listener, course_id, lesson_id, lock=True)
         assert row is not None
+    remember(listener, [row])
     return row
 
 

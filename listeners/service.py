@@ -27,18 +27,25 @@ def find_listener(phone: str) -> Listener | None:
     return db.session.scalars(select(Listener).filter_by(phone=normalize_phone(phone))).first()
 
 
-def find_or_create_listener(phone: str, now: datetime) -> Listener:
-    """The listener with this number, created on first contact. Raises InvalidPhone for junk."""
+def find_or_create_listener(phone: str, now: datetime, *, lock: bool = False) -> Listener:
+    """The listener with this number, created on first contact. Raises InvalidPhone for junk.
+
+    ``lock``: found and locked in one statement, for a turn (see ``lock_listener``)."""
     e164 = normalize_phone(phone)
-    listener = db.session.scalars(select(Listener).filter_by(phone=e164)).first()
-    if listener is not None:
-        return listener
-    listener = Listener(phone=e164, created_at=now)
-    try:
-        with db.session.begin_nested():
-            db.session.add(listener)
-    except IntegrityError:  # created by a concurrent request
-        listener = db.session.scalars(select(Listener).filter_by(phone=e164)).one()
+    query = select(Listener).filter_by(phone=e164)
+    postgres = lock and db.session.get_bind().dialect.name == "postgresql"
+    if postgres:
+        query = query.with_for_update(key_share=True).execution_options(populate_existing=True)
+    listener = db.session.scalars(query).first()
+    if listener is None:
+        listener = Listener(phone=e164, created_at=now)
+        try:
+            with db.session.begin_nested():
+                db.session.add(listener)
+        except IntegrityError:  # created by a concurrent request
+            listener = db.session.scalars(query).one()
+    if lock:
+        mark_locked(listener.id)  # PostgreSQL: locked above (or a new row, ours until commit); SQLite: BEGIN
     return listener
 
 
@@ -46,9 +53,14 @@ _LOCKED = "kalanso.listeners.locked"
 
 
 @event.listens_for(Session, "after_commit")
-@event.listens_for(Session, "after_rollback")
 def _forget_locks(session: Session) -> None:
-    session.info.pop(_LOCKED, None)
+    if not session.in_nested_transaction():  # a savepoint's release fires after_commit too: not the end
+        session.info.pop(_LOCKED, None)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_locks_on_rollback(session: Session, _previous) -> None:
+    session.info.pop(_LOCKED, None)  # even a savepoint's: locks taken inside it may be gone
 
 
 def lock_listener(listener: Listener) -> Listener:
@@ -66,6 +78,11 @@ def lock_listener(listener: Listener) -> Listener:
         ).one()
     locked.add(listener.id)
     return listener
+
+
+def is_locked(listener_id: int) -> bool:
+    """Whether this transaction holds the listener's lock (``lock_listener``)."""
+    return listener_id in db.session.info.get(_LOCKED, ())
 
 
 def mark_locked(listener_id: int) -> None:

@@ -19,7 +19,7 @@ from datetime import datetime
 
 from flask import current_app
 from sqlalchemy import bindparam, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 
 from core.config import Settings
 from core.db import db
@@ -202,35 +202,29 @@ def apply_report(report: DeliveryReport, now: datetime) -> Message | None:
 
 
 def record_incoming(provider: str, phone: str, text: str, provider_message_id: str | None, listener, now) -> bool:
-    """Keep an incoming text; False if the provider already delivered this one (a retry)."""
+    """Keep an incoming text; False if the provider already delivered this one (a retry, even a concurrent one:
+    the unique provider id decides, in the one INSERT)."""
+    values = {
+        "provider": provider,
+        "provider_message_id": provider_message_id,
+        "listener_id": listener.id if listener is not None else None,
+        "phone": phone,
+        "direction": Direction.INBOUND.value,
+        "body": text[:1600],
+        "status": MessageStatus.RECEIVED.value,
+        "provider_status": "received",
+        "error": "",
+        "encoding": "",
+        "segments": None,
+        "purpose": "",
+        "created_at": now,
+        "updated_at": now,
+    }
+    dialect = db.session.get_bind().dialect.name
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Message.__table__).values(**values)
     if provider_message_id:
-        seen = db.session.scalars(
-            select(Message.id).filter_by(provider=provider, provider_message_id=provider_message_id)
-        ).first()
-        if seen is not None:
-            return False
-    incoming = Message(
-        provider=provider,
-        provider_message_id=provider_message_id,
-        listener_id=listener.id if listener is not None else None,
-        phone=phone,
-        direction=Direction.INBOUND,
-        body=text[:1600],
-        status=MessageStatus.RECEIVED,
-        provider_status="received",
-        error="",
-        encoding="",
-        segments=None,
-        purpose="",
-        created_at=now,
-        updated_at=now,
-    )
-    try:
-        with db.session.begin_nested():  # a concurrent retry of the same text: the unique id decides
-            db.session.add(incoming)
-    except IntegrityError:
-        return False
-    return True
+        insert = insert.on_conflict_do_nothing(index_elements=["provider", "provider_message_id"])
+    return db.session.execute(insert.returning(Message.__table__.c.id)).first() is not None
 
 
 def conversation(phone: str, *, since_id: int = 0, limit: int = 200) -> Sequence[Message]:

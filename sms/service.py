@@ -46,8 +46,8 @@ from engine import (
     Text,
 )
 from listeners.models import LessonProgress, Listener, ProgressStatus
-from listeners.progress import current_bookmark, take_turn
-from listeners.service import find_or_create_listener, lock_listener, opt_in, opt_out
+from listeners.progress import current_bookmark, remember, take_turn
+from listeners.service import find_or_create_listener, opt_in, opt_out
 from sms import outbound
 from sms.encoding import cost, for_sms, split_to_fit
 from sms.keywords import Command, Keywords
@@ -85,11 +85,10 @@ def handle_incoming(
     """Obey one incoming text; return the prepared (queued, flushed) replies. Never commits."""
     settings = settings or current_app.config["KALANSO"]
     try:
-        listener = find_or_create_listener(event.phone, now)
+        listener = find_or_create_listener(event.phone, now, lock=True)
     except InvalidPhone:
         log.info("SMS from an invalid number %s: ignored", mask_phone(event.phone))
         return []
-    lock_listener(listener)
     first_contact = _first_contact(listener)
     if not outbound.record_incoming(
         event.provider, listener.phone, event.text, event.provider_message_id, listener, now
@@ -237,6 +236,7 @@ class _Line:
 
     def progress(self) -> None:
         rows = db.session.scalars(select(LessonProgress).filter_by(listener_id=self.listener.id)).all()
+        remember(self.listener, rows)
         known = {(c.id, lesson.id): lesson for c in self.catalog for lesson in c.lessons}
         done = sum(1 for r in rows if r.status == ProgressStatus.COMPLETED and (r.course_id, r.lesson_id) in known)
         current = self.current()
@@ -267,7 +267,10 @@ class _Line:
 
     def start_course(self, course: Course) -> None:
         """The first lesson not completed yet (or the first one again, as a new attempt)."""
-        rows = db.session.scalars(select(LessonProgress).filter_by(listener_id=self.listener.id, course_id=course.id))
+        rows = db.session.scalars(
+            select(LessonProgress).filter_by(listener_id=self.listener.id, course_id=course.id)
+        ).all()
+        remember(self.listener, rows)
         completed = {r.lesson_id for r in rows if r.status == ProgressStatus.COMPLETED}
         lesson = next((lesson for lesson in course.lessons if lesson.id not in completed), course.lessons[0])
         self.run(course, lesson.id, Start())
@@ -282,6 +285,7 @@ class _Line:
         ).first()
         if row is None:
             return None
+        remember(self.listener, [row])
         try:
             course = self.catalog.course(row.course_id)
             lesson = course.lesson(row.lesson_id)

@@ -17,12 +17,11 @@ request, or a repeated first request) is a retry: it gets the same answer again 
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from content.catalog import get_catalog
@@ -140,7 +139,21 @@ def _remember(session: CallSession, state: dict[str, Any], answered: int, call: 
 
 
 def turn_to_json(turn: VoiceTurn) -> dict:
-    return asdict(turn)
+    """The answer as JSON (by hand: ``dataclasses.asdict`` deep-copies, and this runs every turn)."""
+    return {
+        "say": [
+            {"text": u.text, "lang": u.lang, "stem": u.stem, "audio_url": u.audio_url, "tts_text": u.tts_text,
+             "alt_audio_url": u.alt_audio_url}
+            for u in turn.say
+        ],
+        "gather": None if turn.gather is None else {
+            "num_digits": turn.gather.num_digits, "timeout_seconds": turn.gather.timeout_seconds,
+        },
+        "reject": turn.reject,
+        "session_id": turn.session_id,
+        "node": turn.node,
+        "turn": turn.turn,
+    }  # fmt: skip
 
 
 def turn_from_json(data: dict) -> VoiceTurn:
@@ -158,63 +171,97 @@ def apology(lang: str | None = None) -> VoiceTurn:
     return VoiceTurn(say=(utterance(menu.Prompt("sorry"), lang, count=False),), gather=None, node="sorry")
 
 
+_BY_REFERENCE = (CallSession.id == bindparam("reference")) & (CallSession.provider == bindparam("provider"))
+_BY_CALL_ID = (CallSession.provider == bindparam("provider")) & (
+    CallSession.provider_call_id == bindparam("provider_call_id")
+)
+_JUST_PLACED = (
+    (CallSession.provider == bindparam("provider"))
+    & CallSession.provider_call_id.is_(None)
+    & (CallSession.direction == Direction.OUTBOUND)
+    & (CallSession.phone == bindparam("phone"))
+)
+
+
+def _session_queries(condition, newest_first: bool = False) -> dict[bool, tuple]:
+    """(session with its listener, session alone) for SQLite and for PostgreSQL (locked), built once."""
+    out = {}
+    for postgres in (False, True):
+        alone = select(CallSession).where(condition)
+        if newest_first:
+            alone = alone.order_by(CallSession.id.desc()).limit(1)
+        joined = alone.add_columns(Listener).join(Listener, Listener.id == CallSession.listener_id)
+        if postgres:
+            joined = joined.with_for_update(of=[CallSession, Listener], key_share=True)
+            alone = alone.with_for_update(key_share=True)
+        out[postgres] = (
+            joined.execution_options(populate_existing=True),
+            alone.execution_options(populate_existing=True),
+        )
+    return out
+
+
+_QUERIES = {
+    "reference": _session_queries(_BY_REFERENCE),
+    "call_id": _session_queries(_BY_CALL_ID),
+    "just_placed": _session_queries(_JUST_PLACED, newest_first=True),
+}
+
+
 def load_session(call: CallRef) -> tuple[CallSession | None, Listener | None]:
     """The call's session and its listener, locked and reloaded (see the module's docstring).
 
     By our reference (outbound calls), else by the provider's call id; else a just-placed outbound call to
     the same number whose provider id is not stored yet (Africa's Talking)."""
-    conditions = []
+    lookups = []
     if call.reference.isdigit() and len(call.reference) <= 10 and int(call.reference) < 2**31:
-        conditions.append((CallSession.id == int(call.reference)) & (CallSession.provider == call.provider))
+        lookups.append(("reference", {"reference": int(call.reference), "provider": call.provider}))
     if call.provider_call_id:
-        conditions.append(
-            (CallSession.provider == call.provider) & (CallSession.provider_call_id == call.provider_call_id)
-        )
-    for condition in conditions:
-        found = _locked(select(CallSession).where(condition))
-        if found[0] is not None:
-            return found
+        lookups.append(("call_id", {"provider": call.provider, "provider_call_id": call.provider_call_id}))
     if call.direction == Direction.OUTBOUND and call.phone:
-        return _locked(
-            select(CallSession)
-            .filter_by(provider=call.provider, provider_call_id=None, direction=Direction.OUTBOUND)
-            .where(CallSession.phone == _e164_or_raw(call.phone))
-            .order_by(CallSession.id.desc())
-            .limit(1)
-        )
-    return None, None
-
-
-def _locked(query) -> tuple[CallSession | None, Listener | None]:
-    """Run a session query with the session (and its listener) locked; both reloaded."""
+        lookups.append(("just_placed", {"provider": call.provider, "phone": _e164_or_raw(call.phone)}))
     postgres = db.session.get_bind().dialect.name == "postgresql"
-    joined = query.add_columns(Listener).join(Listener, Listener.id == CallSession.listener_id)
-    if postgres:
-        joined = joined.with_for_update(of=[CallSession, Listener], key_share=True)
-    row = db.session.execute(joined.execution_options(populate_existing=True)).first()
-    if row is not None:
-        mark_locked(row[1].id)
-        return row[0], row[1]
-    if postgres:  # a session whose listener is gone (deleted): lock the session alone
-        query = query.with_for_update(key_share=True)
-    return db.session.scalars(query.execution_options(populate_existing=True)).first(), None
+    for name, params in lookups:
+        joined, alone = _QUERIES[name][postgres]
+        row = db.session.execute(joined, params).first()
+        if row is not None:
+            mark_locked(row[1].id)
+            return row[0], row[1]
+        session = db.session.scalars(alone, params).first()  # a session whose listener is gone (deleted)
+        if session is not None:
+            return session, None
+    return None, None
 
 
 def find_session(call: CallRef) -> CallSession | None:
     return load_session(call)[0]
 
 
+_MENUS: dict[int, tuple] = {}  # id(catalog) -> (catalog, course entries, lessons offered)
+_PROGRESS_OF = (
+    select(LessonProgress)
+    .where(LessonProgress.listener_id == bindparam("listener_id"))
+    .order_by(LessonProgress.updated_at.desc())
+)
+
+
+def _menu_of(catalog) -> tuple[tuple[menu.CourseEntry, ...], frozenset[tuple[str, str]]]:
+    """The course and lesson menus of a catalog, built once (a catalog never changes once loaded)."""
+    found = _MENUS.get(id(catalog))
+    if found is None or found[0] is not catalog:
+        courses = tuple(
+            menu.CourseEntry(c.id, c.title, tuple(menu.LessonEntry(lesson.id, lesson.title) for lesson in c.lessons))
+            for c in catalog
+        )
+        offered = frozenset((c.id, lesson.id) for c in courses for lesson in c.lessons)
+        found = _MENUS[id(catalog)] = (catalog, courses, offered)
+    return found[1], found[2]
+
+
 def context(listener: Listener) -> menu.Context:
     """What the menus need to know about a listener: language, courses, lesson in progress, scores."""
-    catalog = get_catalog()
-    courses = tuple(
-        menu.CourseEntry(c.id, c.title, tuple(menu.LessonEntry(lesson.id, lesson.title) for lesson in c.lessons))
-        for c in catalog
-    )
-    offered = {(c.id, lesson.id) for c in courses for lesson in c.lessons}
-    loaded = db.session.scalars(
-        select(LessonProgress).filter_by(listener_id=listener.id).order_by(LessonProgress.updated_at.desc())
-    ).all()
+    courses, offered = _menu_of(get_catalog())
+    loaded = db.session.scalars(_PROGRESS_OF, {"listener_id": listener.id}).all()
     remember(listener, loaded)
     rows = [r for r in loaded if (r.course_id, r.lesson_id) in offered]
     resume = next(

@@ -31,15 +31,19 @@ class Grant:
 
 
 class TokenBucket(Protocol):
-    def take(self, key: str, want: int, rate: float, burst: float, now: float) -> Grant: ...
+    def take(self, key: str, want: int, rate: float, burst: float, now: float, least: int = 1) -> Grant:
+        """Up to ``want`` tokens, or none while fewer than ``least`` are there (a batch worth waiting for)."""
+        ...
 
     def refund(self, key: str, tokens: int, burst: float) -> None: ...
 
 
-def _grant(available: float, want: int, rate: float) -> tuple[int, float]:
-    granted = max(0, min(want, math.floor(available + 1e-9)))
-    wait = 0.0 if granted else max(0.0, (1.0 - available) / rate)
-    return granted, wait
+def _grant(available: float, want: int, rate: float, least: int = 1) -> tuple[int, float]:
+    whole = math.floor(available + 1e-9)
+    least = max(1, min(least, want))
+    if whole < least:
+        return 0, max(0.0, (least - available) / rate)
+    return min(want, whole), 0.0
 
 
 # --- in the database ------------------------------------------------------------------------------
@@ -61,14 +65,14 @@ class DatabaseBucket:
         dialect = engine.dialect.name
         self._insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(rate_buckets)
 
-    def take(self, key: str, want: int, rate: float, burst: float, now: float) -> Grant:
+    def take(self, key: str, want: int, rate: float, burst: float, now: float, least: int = 1) -> Grant:
         t = rate_buckets.c
         with self.engine.begin() as conn:
             conn.execute(self._insert.values(key=key, tokens=burst, stamp=now).on_conflict_do_nothing())
             row = conn.execute(select(t.tokens, t.stamp).where(t.key == key).with_for_update()).one()
             elapsed = max(0.0, now - row.stamp)
             available = min(burst, row.tokens + elapsed * rate)
-            granted, wait = _grant(available, want, rate)
+            granted, wait = _grant(available, want, rate, least)
             conn.execute(
                 update(rate_buckets).where(t.key == key).values(tokens=available - granted, stamp=max(now, row.stamp))
             )
@@ -91,6 +95,7 @@ class DatabaseBucket:
 
 _TAKE = """
 local rate, burst, now, want = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local least = math.max(1, math.min(tonumber(ARGV[5]), want))
 local state = redis.call('HMGET', KEYS[1], 'tokens', 'stamp')
 local tokens = tonumber(state[1]) or burst
 local stamp = tonumber(state[2]) or now
@@ -100,7 +105,7 @@ if now > stamp then
 end
 local granted = math.floor(tokens + 1e-9)
 if granted > want then granted = want end
-if granted < 0 then granted = 0 end
+if granted < least then granted = 0 end
 tokens = tokens - granted
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'stamp', tostring(stamp))
 redis.call('EXPIRE', KEYS[1], 86400)
@@ -124,10 +129,10 @@ class RedisBucket:
         self._take = self.client.register_script(_TAKE)
         self._refund = self.client.register_script(_REFUND)
 
-    def take(self, key: str, want: int, rate: float, burst: float, now: float) -> Grant:
-        granted, left = self._take(keys=[self.prefix + key], args=[rate, burst, now, want])
+    def take(self, key: str, want: int, rate: float, burst: float, now: float, least: int = 1) -> Grant:
+        granted, left = self._take(keys=[self.prefix + key], args=[rate, burst, now, want, least])
         granted = int(granted)
-        wait = 0.0 if granted else max(0.0, (1.0 - float(left)) / rate)
+        wait = 0.0 if granted else max(0.0, (max(1, min(least, want)) - float(left)) / rate)
         return Grant(granted, wait)
 
     def refund(self, key: str, tokens: int, burst: float) -> None:

@@ -50,6 +50,12 @@ class Lane:
         return f"{self.channel.value}:{self.provider}"
 
     @property
+    def least(self) -> int:
+        """Tokens worth waiting for before a claim: a full request for a batching provider, if it comes within
+        a tenth of a second (Africa's Talking at 1,000/s: 100 recipients a request, not a few)."""
+        return max(1, min(self.max_batch, int(self.rate / 10)))
+
+    @property
     def burst(self) -> float:
         """At most one second's worth at once (and never less than one request)."""
         return max(self.rate, float(min(self.max_batch, max(1, int(self.rate)))), 1.0)

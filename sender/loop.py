@@ -193,7 +193,7 @@ class Sender:
         if now_mono < state.wait_until:
             return False
         want = min(free * lane.max_batch, MAX_CLAIM)
-        grant = self.bucket.take(lane.key, want, lane.rate, lane.burst, self.bucket_clock())
+        grant = self.bucket.take(lane.key, want, lane.rate, lane.burst, self.bucket_clock(), lane.least)
         if grant.granted == 0:
             state.wait_until = now_mono + grant.wait_seconds
             return False

@@ -154,6 +154,12 @@ def test_a_bucket_grants_at_its_rate_and_gives_back_what_was_unused(bucket):
     assert bucket.take("sms:twilio", 25, rate=10, burst=10, now=100.5).granted == 3
     assert bucket.take("sms:twilio", 25, rate=10, burst=10, now=99.0).granted == 0  # a clock behind: no gift
     assert bucket.take("voice:twilio", 5, rate=1, burst=1, now=100.5).granted == 1  # another lane, its own bucket
+    # a batching provider waits for a request's worth (100) rather than send a few at a time
+    assert bucket.take("sms:africastalking", 300, rate=1000, burst=1000, now=100.0).granted == 300
+    assert bucket.take("sms:africastalking", 1000, rate=1000, burst=1000, now=100.0).granted == 700
+    few = bucket.take("sms:africastalking", 1000, rate=1000, burst=1000, now=100.03, least=100)
+    assert (few.granted, round(few.wait_seconds, 3)) == (0, 0.07)  # 30 tokens: wait for 100
+    assert bucket.take("sms:africastalking", 1000, rate=1000, burst=1000, now=100.1, least=100).granted == 100
 
 
 def test_two_senders_share_one_rate(backend, app):

@@ -5,6 +5,8 @@ at ``server.base_url``. It records every message and call it accepts, so a test 
 duplicates and missing listeners. Wire shapes follow shared/reference/providers.md §6 and §9–10.
 
 Run standalone: ``python -m tests.fake_provider --port 8765`` (prints what it receives).
+``--latency-ms 500`` (or ``FakeProviderServer(latency_ms=500)``) makes every provider request wait that
+long before its answer, as a slow provider would (``/_stats`` answers at once).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import threading
+import time
 import uuid
 from collections import Counter
 from datetime import UTC, datetime
@@ -76,6 +79,7 @@ def _twilio_message_json(record: dict, account: str) -> dict:
 class Handler(BaseHTTPRequestHandler):
     server_version = "FakeProvider/1.0"
     store: Store
+    latency_seconds: float = 0.0
 
     def log_message(self, fmt, *args):  # quiet
         pass
@@ -92,9 +96,15 @@ class Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return parse_qs(self.rfile.read(length).decode(), keep_blank_values=True)
 
+    def _wait(self) -> None:
+        """The provider's own latency, in this request's thread (the server answers others meanwhile)."""
+        if self.latency_seconds > 0:
+            time.sleep(self.latency_seconds)
+
     def do_POST(self):
         url = urlparse(self.path)
         form = self._form()
+        self._wait()
         with self.store.lock:
             self.store.requests[url.path] += 1
         parts = url.path.strip("/").split("/")
@@ -128,6 +138,7 @@ class Handler(BaseHTTPRequestHandler):
             with self.store.lock:
                 requests = dict(self.store.requests)
             return self._json(200, {"messages": sum(counts.values()), "distinct": len(counts), "requests": requests})
+        self._wait()
         if url.path.endswith("/Messages.json"):  # Twilio list, filtered by To and DateSent>=
             query = parse_qs(url.query)
             account = url.path.strip("/").split("/")[2]
@@ -145,13 +156,23 @@ class Handler(BaseHTTPRequestHandler):
         return self._json(404, {"message": f"unknown path {url.path}"})
 
 
-class FakeProviderServer:
-    """``with FakeProviderServer() as server: ... server.base_url ... server.store``"""
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # bursts from many web workers at once (the default is 5)
 
-    def __init__(self, port: int = 0):
+
+class FakeProviderServer:
+    """``with FakeProviderServer() as server: ... server.base_url ... server.store``
+
+    ``latency_ms``: how long each provider request waits before its answer (0: at once).
+    """
+
+    def __init__(self, port: int = 0, latency_ms: float = 0.0):
+        if latency_ms < 0:
+            raise ValueError("latency_ms must be 0 or more")
         self.store = Store()
-        handler = type("BoundHandler", (Handler,), {"store": self.store})
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        self.latency_ms = latency_ms
+        handler = type("BoundHandler", (Handler,), {"store": self.store, "latency_seconds": latency_ms / 1000})
+        self.httpd = _Server(("127.0.0.1", port), handler)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
@@ -171,9 +192,10 @@ class FakeProviderServer:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="wait this long before each answer")
     args = parser.parse_args()
-    with FakeProviderServer(args.port) as server:
-        print(f"fake provider on {server.base_url} (Ctrl-C to stop)", flush=True)
+    with FakeProviderServer(args.port, latency_ms=args.latency_ms) as server:
+        print(f"fake provider on {server.base_url}, latency {args.latency_ms:g} ms (Ctrl-C to stop)", flush=True)
         try:
             threading.Event().wait()
         except KeyboardInterrupt:

@@ -468,26 +468,26 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 @contextmanager
-def fake_provider(latency_ms: float, logdir: Path) -> Iterator[str]:
+def fake_provider(latency_ms: float, logdir: Path) -> Iterator[tuple[str, subprocess.Popen]]:
     port = free_port()
     command = [sys.executable, "-m", "tests.fake_provider", "--port", str(port), "--latency-ms", str(latency_ms)]
     with (logdir / "fake_provider.log").open("ab") as err:
         proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=err)
     try:
         proc.stdout.readline()  # "fake provider on ..." once it listens
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", proc
     finally:
         _stop(proc)
 
 
 @contextmanager
-def sender_process(env: dict[str, str], enabled: bool, logdir: Path) -> Iterator[subprocess.Popen | None]:
-    if not enabled:
+def sender_process(env: dict[str, str], command: list[str] | None, logdir: Path) -> Iterator[subprocess.Popen | None]:
+    if command is None:
         yield None
         return
     with (logdir / "sender.log").open("ab") as out:
         proc = subprocess.Popen(
-            [str(BIN / "flask"), "--app", "app", "sender"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+            [str(BIN / "flask"), "--app", "app", *command], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
         )
     try:
         yield proc
@@ -495,12 +495,15 @@ def sender_process(env: dict[str, str], enabled: bool, logdir: Path) -> Iterator
         _stop(proc)
 
 
-def has_sender_command(env: dict[str, str]) -> bool:
-    """Whether the app has a ``flask sender`` command (the outbox sender process)."""
+def sender_command(env: dict[str, str]) -> list[str] | None:
+    """The app's outbox sender command: ``flask sender run`` (a group), ``flask sender``, or None."""
     done = subprocess.run(
-        [str(BIN / "flask"), "--app", "app", "--help"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
-    )
-    return re.search(r"^\s+sender\s", done.stdout, re.MULTILINE) is not None
+        [str(BIN / "flask"), "--app", "app", "sender", "--help"], cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    if done.returncode != 0:  # "No such command 'sender'"
+        return None
+    return ["sender", "run"] if re.search(r"^\s+run\s", done.stdout, re.MULTILINE) else ["sender"]
 
 
 _SETTINGS_PREFIXES = ("KALANSO_", "TWILIO_", "AT_", "SMS_", "VOICE_", "DATABASE_URL", "PUBLIC_BASE_URL", "SECRET_KEY")
@@ -571,6 +574,7 @@ class Row:
     sent: int | None = None  # messages the fake provider received
     web_cpu: float = 0.0  # seconds, gunicorn master and workers, in the window (roughly: read around it)
     db_cpu: float | None = None  # seconds, PostgreSQL backends serving our database
+    sender_cpu: float | None = None  # seconds, the `flask sender` process (when the app has one)
     others: float = 0.0  # cores busy with other processes than ours (servers, database backends, generator)
     pg_deadlocks: int | None = None
     log_offset: int = 0  # where the server's log stood when the scenario began
@@ -592,13 +596,25 @@ def quantile(sorted_values: list[float], q: float) -> float:
     return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
 
 
+def _tree(proc: subprocess.Popen | None) -> list[int]:
+    return [proc.pid, *_children(proc.pid)] if proc is not None else []
+
+
 def run_scenario(
-    index: int, scenario: Scenario, server: Gunicorn, args: argparse.Namespace, database_url: str, db_name: str
+    index: int,
+    scenario: Scenario,
+    server: Gunicorn,
+    args: argparse.Namespace,
+    database_url: str,
+    db_name: str,
+    sender: subprocess.Popen | None = None,
+    provider: subprocess.Popen | None = None,
 ) -> Row:
     offset = server.log.stat().st_size
     deadlocks_before = postgres_deadlocks(database_url) if args.db == "postgresql" else None
     web_before = server.cpu_seconds()
     db_before = _cpu_by_pid(_postgres_backends(db_name)) if db_name else {}
+    sender_before, provider_before = _cpu_seconds(_tree(sender)), _cpu_seconds(_tree(provider))
     busy_before = _machine_busy()
     load = run_load(
         server.port, scenario, FIRST_NUMBER + index * 1_000_000, args.concurrency, args.warmup, args.seconds,
@@ -606,6 +622,8 @@ def run_scenario(
     )  # fmt: skip
     busy_after = _machine_busy()
     web_cpu = server.cpu_seconds() - web_before
+    sender_cpu = _cpu_seconds(_tree(sender)) - sender_before
+    provider_cpu = _cpu_seconds(_tree(provider)) - provider_before
     db_cpu = None
     if db_name:  # backends that ended during the run are missed (the pools keep theirs open)
         db_cpu = sum(cpu - db_before.get(pid, 0.0) for pid, cpu in _cpu_by_pid(_postgres_backends(db_name)).items())
@@ -613,11 +631,12 @@ def run_scenario(
     elapsed = args.seconds + args.warmup
     share = args.seconds / elapsed
     busy_cores = (busy_after[0] - busy_before[0]) / max(1, busy_after[1] - busy_before[1]) * (os.cpu_count() or 1)
-    ours = (web_cpu + (db_cpu or 0.0)) / elapsed + load.generator_cpu / args.seconds
+    ours = (web_cpu + (db_cpu or 0.0) + sender_cpu + provider_cpu) / elapsed + load.generator_cpu / args.seconds
     return Row(
         scenario, load, LogCounts(),
         web_cpu=web_cpu * share,
         db_cpu=None if db_cpu is None else db_cpu * share,
+        sender_cpu=None if sender is None else sender_cpu * share,
         others=max(0.0, busy_cores - ours),
         log_offset=offset,
         pg_deadlocks_before=deadlocks_before,
@@ -680,7 +699,8 @@ def main() -> None:
             migrate_to_head(url)
             logging.getLogger().setLevel(logging.WARNING)
             audio = french_audio(app_env(url), generate=not args.skip_audio)
-            sender = any(s.provider_latency_ms is not None for s in chosen) and has_sender_command(app_env(url))
+            sms = any(s.provider_latency_ms is not None for s in chosen)
+            sender = sender_command(app_env(url)) if sms else None
             _print_header(args, sender, audio)
             plan = [SCENARIOS[0], *chosen, SCENARIOS[0]]
             with gunicorn("bare", "bench.bare:app", app_env(url), args, workdir) as bare:
@@ -702,16 +722,21 @@ def main() -> None:
             workdir.rmdir()
 
 
-def _run_app_scenario(index: int, scenario: Scenario, args, url: str, db_name: str, sender: bool, workdir: Path) -> Row:
+def _run_app_scenario(
+    index: int, scenario: Scenario, args, url: str, db_name: str, sender: list[str] | None, workdir: Path
+) -> Row:
     if scenario.provider_latency_ms is None:
         with gunicorn(scenario.name, "app:app", app_env(url, scenario), args, workdir) as server:
             row = run_scenario(index, scenario, server, args, url, db_name)
         finish_row(row, server, url)
         return row
-    with fake_provider(scenario.provider_latency_ms, workdir) as provider_url:
+    with fake_provider(scenario.provider_latency_ms, workdir) as (provider_url, provider):
         env = app_env(url, scenario, provider_url)
-        with sender_process(env, sender, workdir), gunicorn(scenario.name, "app:app", env, args, workdir) as server:
-            row = run_scenario(index, scenario, server, args, url, db_name)
+        with (
+            sender_process(env, sender, workdir) as sender_proc,
+            gunicorn(scenario.name, "app:app", env, args, workdir) as server,
+        ):
+            row = run_scenario(index, scenario, server, args, url, db_name, sender_proc, provider)
         finish_row(row, server, url, provider_url)
     return row
 
@@ -719,7 +744,7 @@ def _run_app_scenario(index: int, scenario: Scenario, args, url: str, db_name: s
 COLUMNS = (
     f"{'scenario':<17}{'req/s':>8}{'x bare':>8}{'p50 ms':>8}{'p95 ms':>8}{'p99 ms':>8}{'answers':>9}{'non-2xx':>8}"
     f"{'failed':>7}{'flows':>7}{'short':>6}{'sorry':>6}{'log sorry':>10}{'log err':>8}{'deadlk':>7}{'pg dl':>6}"
-    f"{'sent':>7}{'web ms':>8}{'db ms':>7}{'gen %':>6}{'other %':>8}"
+    f"{'sent':>7}{'web ms':>8}{'db ms':>7}{'send ms':>8}{'gen %':>6}{'other %':>8}"
 )
 
 
@@ -735,7 +760,7 @@ def french_audio(env: dict[str, str], generate: bool) -> str:
     return f"{files} audio files under content/audio" + ("" if generate else " (--skip-audio: none made)")
 
 
-def _print_header(args, sender: bool, audio: str) -> None:
+def _print_header(args, sender: list[str] | None, audio: str) -> None:
     load = os.getloadavg()
     print(
         f"Kalanso webhooks under gunicorn {_gunicorn_version()} ({args.worker_class}, {args.workers} workers"
@@ -746,7 +771,7 @@ def _print_header(args, sender: bool, audio: str) -> None:
     )
     print(
         "SMS replies: "
-        + ("a `flask sender` process sends them (outbox)" if sender else "sent inside the webhook (no `flask sender`)")
+        + (f"a `flask {' '.join(sender)}` process sends them" if sender else "sent in the webhook (no `flask sender`)")
         + f"; French voice: {audio}",
         flush=True,
     )
@@ -773,8 +798,8 @@ def _print_table(rows: list[Row]) -> None:
             f"{row.load.flows:>7}{row.load.cut_short:>6}{row.load.apologies:>6}{row.log.apologies:>10}"
             f"{row.log.errors:>8}{row.log.deadlocks:>7}{'-' if row.pg_deadlocks is None else row.pg_deadlocks:>6}"
             f"{'-' if row.sent is None else row.sent:>7}{row.per_request_ms(row.web_cpu):>8}"
-            f"{row.per_request_ms(row.db_cpu):>7}{row.load.generator_cpu / row.load.seconds * 100:>6.0f}"
-            f"{row.others * 100:>8.0f}"
+            f"{row.per_request_ms(row.db_cpu):>7}{row.per_request_ms(row.sender_cpu):>8}"
+            f"{row.load.generator_cpu / row.load.seconds * 100:>6.0f}{row.others * 100:>8.0f}"
         )
         for sample in row.log.samples:
             print(f"    log: {sample}")
@@ -786,9 +811,9 @@ def _print_table(rows: list[Row]) -> None:
         "stopped asking for keys early; sorry: answers that say the apology prompt; log sorry: the voice routes' "
         "warnings (each one answered the apology); log err: ERROR/CRITICAL lines; deadlk: log lines that say "
         "deadlock; pg dl: PostgreSQL's own deadlock count for the database; sent: SMS the fake provider received "
-        "(whole scenario, warmup included); web ms / db ms: CPU per answer in gunicorn / in the PostgreSQL "
-        "backends; gen %: the load generator's CPU; other %: every other process and the kernel's network work "
-        "(one core = 100; a busy neighbour skews the figures)."
+        "(whole scenario, warmup included); web ms / db ms / send ms: CPU per answer in gunicorn / in the "
+        "PostgreSQL backends / in the sender process; gen %: the load generator's CPU; other %: every other "
+        "process and the kernel's network work (one core = 100; a busy neighbour skews the figures)."
     )
     by_name = {r.scenario.name: r for r in rows}
     for provider in ("twilio", "at"):

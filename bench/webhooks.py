@@ -40,6 +40,7 @@ import itertools
 import json
 import os
 import platform
+import random
 import re
 import selectors
 import signal
@@ -255,15 +256,17 @@ def run_load(
 
     One thread, non-blocking sockets and epoll: each request opens a connection, writes its bytes,
     reads until the server closes (``Connection: close``) and hands the body to the caller's flow,
-    whose next request goes out at once (or after ``think`` seconds). A few microseconds of Python
-    per request, the same for every scenario: the generator shares the two cores with the servers.
+    whose next request goes out at once (or after a pause of ``think`` seconds on average, 0.5 to 1.5
+    times it, the callers' starts spread over one pause: no synchronised bursts). About a hundred
+    microseconds of CPU per request, mostly the kernel's, the same for every scenario: the generator
+    shares the two cores with the servers.
     """
     load, numbers, requests = Load(seconds=seconds), itertools.count(first_number), Requests(port)
     selector, address = selectors.DefaultSelector(), ("127.0.0.1", port)
     start = time.perf_counter()
     counting_from, deadline = start + warmup, start + warmup + seconds
     timers: list[tuple[float, int, _Caller]] = []  # (when, tie-breaker, caller): think time, back-off
-    tie = itertools.count()
+    tie, jitter = itertools.count(), random.Random(first_number)
 
     def send(caller: _Caller, data: bytes) -> None:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -311,7 +314,7 @@ def run_load(
             data = None
         if think:
             caller.out = memoryview(data or b"")
-            heapq.heappush(timers, (done + think, next(tie), caller))
+            heapq.heappush(timers, (done + think * jitter.uniform(0.5, 1.5), next(tie), caller))
         elif data is None:
             next_flow(caller)
         else:
@@ -319,7 +322,10 @@ def run_load(
 
     callers = [_Caller() for _ in range(concurrency)]
     for caller in callers:
-        next_flow(caller)
+        if think:
+            heapq.heappush(timers, (start + jitter.uniform(0, think), next(tie), caller))
+        else:
+            next_flow(caller)
     cpu_at_start, next_sweep = None, start + 1.0
     while (now := time.perf_counter()) < deadline:
         if cpu_at_start is None and now >= counting_from:

@@ -29,6 +29,7 @@ class Store:
         self.messages: list[dict] = []  # {"sid", "to", "body", "at", "provider"}
         self.calls: list[dict] = []
         self.requests: Counter = Counter()  # path -> number of requests
+        self.latency_seconds = 0.0  # how long each provider request waits before its answer
 
     def add_message(self, provider: str, to: str, body: str) -> dict:
         record = {
@@ -79,7 +80,6 @@ def _twilio_message_json(record: dict, account: str) -> dict:
 class Handler(BaseHTTPRequestHandler):
     server_version = "FakeProvider/1.0"
     store: Store
-    latency_seconds: float = 0.0
 
     def log_message(self, fmt, *args):  # quiet
         pass
@@ -98,8 +98,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def _wait(self) -> None:
         """The provider's own latency, in this request's thread (the server answers others meanwhile)."""
-        if self.latency_seconds > 0:
-            time.sleep(self.latency_seconds)
+        if self.store.latency_seconds > 0:
+            time.sleep(self.store.latency_seconds)
 
     def do_POST(self):
         url = urlparse(self.path)
@@ -156,25 +156,18 @@ class Handler(BaseHTTPRequestHandler):
         return self._json(404, {"message": f"unknown path {url.path}"})
 
 
-class _Server(ThreadingHTTPServer):
-    request_queue_size = 128  # bursts from many web workers at once (the default is 5)
-
-
 class FakeProviderServer:
-    """``with FakeProviderServer() as server: ... server.base_url ... server.store``
-
-    ``latency_ms``: how long each provider request waits before its answer (0: at once).
-    """
+    """``with FakeProviderServer() as server: ... server.base_url ... server.store``"""
 
     def __init__(self, port: int = 0, latency_ms: float = 0.0):
         if latency_ms < 0:
             raise ValueError("latency_ms must be 0 or more")
         self.store = Store()
-        self.latency_ms = latency_ms
-        handler = type("BoundHandler", (Handler,), {"store": self.store, "latency_seconds": latency_ms / 1000})
-        self.httpd = _Server(("127.0.0.1", port), handler)
+        handler = type("BoundHandler", (Handler,), {"store": self.store})
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.store.latency_seconds = latency_ms / 1000  # each provider request waits this long (0: at once)
 
     @property
     def base_url(self) -> str:

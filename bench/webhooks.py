@@ -429,10 +429,12 @@ class Gunicorn:
 
 @contextmanager
 def gunicorn(name: str, target: str, env: dict[str, str], args: argparse.Namespace, logdir: Path) -> Iterator[Gunicorn]:
+    """The Procfile's web process on a free port: its access log to stdout, and ``gunicorn.conf.py`` when the
+    project has one (gunicorn reads it from the working folder); stdout and stderr go to ``<name>.log``."""
     port, log = free_port(), logdir / f"{name}.log"
     command = [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", str(args.workers),
                "--worker-class", args.worker_class, "--graceful-timeout", "5", "--log-level", "info",
-               "--no-control-socket"]  # fmt: skip
+               "--access-logfile", "-", "--no-control-socket"]  # fmt: skip
     if args.worker_class == "gthread":
         command += ["--threads", str(args.threads)]
     with log.open("ab") as out:

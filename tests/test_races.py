@@ -197,6 +197,28 @@ def test_twenty_identical_gathers_count_one_answer(backend, app, catalog, make_l
     assert db.session.get(CallSession, session_id).state["turn"] == 8  # one request answered
 
 
+@pytest.mark.parametrize("provider", ["twilio", "africastalking"])
+def test_a_first_request_sent_twenty_times_at_once_never_hangs_up(backend, app, provider):
+    """The first webhook of a new call, retried: one call session, one listener, the same menu for all."""
+
+    def job(client):
+        if provider == "twilio":
+            response = w.post_twilio(client, "/ivr/twilio/voice", w.twilio_call())
+        else:
+            response = client.post(w.AT_URL, data=w.at_call())
+        return response.status_code, response.get_data(as_text=True)
+
+    answers = _in_threads(app, [job] * 20, workers=20)
+    assert {status for status, _ in answers} == {200}
+    assert len({body for _, body in answers}) == 1
+    assert SORRY not in answers[0][1] and ("<Gather" in answers[0][1] or "<GetDigits" in answers[0][1])
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count()).select_from(CallSession)) == 1
+    assert db.session.scalar(select(func.count()).select_from(Listener)) == 1
+    session = db.session.scalars(select(CallSession)).one()
+    assert session.state["turn"] == 1 and [node for _, node in session.path] == ["language"]
+
+
 # --- two channels, one question ------------------------------------------------------------------
 
 

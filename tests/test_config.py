@@ -102,6 +102,31 @@ def test_rates():
 
 
 @pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"SENDER_CONCURRENCY": "0"}, "SENDER_CONCURRENCY must be a whole number from 1 to 256"),
+        ({"SENDER_CONCURRENCY": "many"}, "SENDER_CONCURRENCY must be a whole number from 1 to 256"),
+        ({"REDIS_URL": "http://127.0.0.1:6379"}, "REDIS_URL must be a redis://, rediss:// or unix:// URL"),
+        ({"DATABASE_CONNECT_TIMEOUT": "0"}, "DATABASE_CONNECT_TIMEOUT must be a whole number from 1 to 60"),
+        ({"DATABASE_STATEMENT_TIMEOUT": "forever"}, "DATABASE_STATEMENT_TIMEOUT must be a whole number from 1"),
+    ],
+)
+def test_sender_and_database_settings_are_validated(env, message):
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_env(env)
+
+
+def test_sender_and_database_settings():
+    s = Settings.from_env({"SENDER_CONCURRENCY": "64", "REDIS_URL": "redis://10.0.0.5:6379/2",
+                           "DATABASE_CONNECT_TIMEOUT": "2", "DATABASE_STATEMENT_TIMEOUT": "8"})  # fmt: skip
+    assert (s.sender_concurrency, s.redis_url, s.database_connect_timeout, s.database_statement_timeout) == (
+        64, "redis://10.0.0.5:6379/2", 2, 8,
+    )  # fmt: skip
+    defaults = Settings.from_env({})
+    assert (defaults.sender_concurrency, defaults.redis_url) == (32, "")
+
+
+@pytest.mark.parametrize(
     ("name", "value", "message"),
     [
         ("KALANSO_MISSED_CALL_CALLBACK", "maybe", "KALANSO_MISSED_CALL_CALLBACK must be true or false"),

@@ -83,7 +83,8 @@ def current_bookmark(row: LessonProgress | None, course: Course, lesson_id: str)
 def take_turn(
     listener: Listener, course: Course, lesson_id: str, event: Input, *, channel: Channel, now: datetime
 ) -> Result:
-    """Advance ``listener`` in one lesson by ``event``; record answers and completion; flush."""
+    """Advance ``listener`` in one lesson by ``event``; record answers and completion (flushed when a run is
+    completed; otherwise with the caller's next flush or commit)."""
     lock_listener(listener)
     row = _get_or_create(listener, course.id, lesson_id, now)
     before = current_bookmark(row, course, lesson_id)
@@ -139,8 +140,8 @@ def take_turn(
     row.channel = channel
     row.updated_at = now
     listener.last_contact_at = now
-    db.session.flush()
-    if done is not None:
+    if done is not None:  # the completion's unique key is checked now; its receivers read what was written
+        db.session.flush()
         lesson_completed.send(
             listener,
             course_id=course.id,

@@ -24,10 +24,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from core.config import Settings
 from core.db import db
 from core.events import DeliveryReport
-from core.outbox import OutboxStatus, Outcome, enqueue_sms, outbox_outcomes
+from core.outbox import OutboxStatus, Outcome, enqueue_rows, enqueue_sms, outbox_outcomes, outbox_row
 from core.phones import mask_phone
 from core.signals import message_status_changed
-from core.vocabulary import Direction, MessageStatus, Purpose
+from core.vocabulary import Channel, Direction, MessageStatus, Purpose
 from listeners.models import Listener
 from listeners.service import find_or_create_listener
 from sms.encoding import check_length, for_sms
@@ -126,6 +126,29 @@ def prepare(
             message_id=message.id,
         )
     return message
+
+
+def enqueue(messages: Sequence[Message], now: datetime, **fields) -> None:
+    """The outbox rows of messages prepared with ``flush=False`` (one flush for all, one batched INSERT)."""
+    if not messages:
+        return
+    db.session.flush()
+    enqueue_rows(
+        [
+            outbox_row(
+                channel=Channel.SMS,
+                listener_id=m.listener_id,
+                phone=m.phone,
+                body=m.body,
+                provider=m.provider,
+                purpose=m.purpose,
+                now=now,
+                message_id=m.id,
+                **fields,
+            )
+            for m in messages
+        ]
+    )
 
 
 _OUTCOME_UPDATE = (

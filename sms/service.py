@@ -104,9 +104,12 @@ def handle_incoming(
     purpose, texts = line.obey(command, event.text, first_contact=first_contact)
     replies = []
     for body in _pack(texts, settings):
-        message = outbound.prepare(listener, body, now, purpose=purpose, provider=event.provider, settings=settings)
+        message = outbound.prepare(
+            listener, body, now, purpose=purpose, provider=event.provider, settings=settings, flush=False
+        )
         if message is not None:
             replies.append(message)
+    outbound.enqueue(replies, now)  # one flush for the whole turn, the outbox rows in one INSERT
     return replies
 
 

@@ -11,9 +11,9 @@ the outbox rows to the provider at the provider's rate, and the outcome flows ba
 Everything is prepared in one go and flushed at once; only when that fails is the batch redone one
 delivery at a time (a savepoint each), so that one bad delivery fails alone instead of blocking the others.
 
-Backpressure: a lane's outbox is not filled beyond about ``BACKLOG_SECONDS`` of sending at its rate, so
-that a million-listener campaign waits in its delivery rows (cheap, cancellable by a STOP in one UPDATE)
-rather than as a million prepared messages.
+Backpressure: a lane's outbox is not filled beyond about ``BACKLOG_SECONDS`` of sending at its rate (and never
+beyond ``MAX_BACKLOG`` rows), so that a million-listener campaign waits in its delivery rows (cheap,
+cancellable by a STOP in one UPDATE) rather than as a million prepared messages.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 BACKLOG_SECONDS = 30
 MIN_BACKLOG = 1000
+MAX_BACKLOG = 20_000  # whatever the rate: the sender claims from an index, not from a heap of bulk
 
 
 class Port(Protocol):
@@ -70,7 +71,7 @@ class DispatchReport:
 
 
 def backlog_limit(port: Port) -> int:
-    return max(MIN_BACKLOG, int(port.rate_per_second * BACKLOG_SECONDS))
+    return min(MAX_BACKLOG, max(MIN_BACKLOG, int(port.rate_per_second * BACKLOG_SECONDS)))
 
 
 def outbox_backlog(channel: Channel, cap: int) -> int:

@@ -98,15 +98,15 @@ class OutboxItem(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (
-        Index(
+        Index(  # replies, confirmations, callbacks: never behind a scan of campaign bulk
             "ix_outbox_pending",
             "channel",
             "provider",
             "priority",
             "due_at",
             "id",
-            postgresql_where=text("status = 'pending'"),
-            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending' AND campaign_id IS NULL"),
+            sqlite_where=text("status = 'pending' AND campaign_id IS NULL"),
         ),
         Index(
             "ix_outbox_pending_campaign",

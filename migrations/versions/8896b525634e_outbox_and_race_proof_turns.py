@@ -84,7 +84,7 @@ def upgrade():
         batch_op.create_index('ix_outbox_delivery_id', ['delivery_id'], unique=False)
         batch_op.create_index('ix_outbox_listener_status', ['listener_id', 'status'], unique=False)
         batch_op.create_index('ix_outbox_message_id', ['message_id'], unique=False)
-        batch_op.create_index('ix_outbox_pending', ['channel', 'provider', 'priority', 'due_at', 'id'], unique=False, postgresql_where=sa.text("status = 'pending'"), sqlite_where=sa.text("status = 'pending'"))
+        batch_op.create_index('ix_outbox_pending', ['channel', 'provider', 'priority', 'due_at', 'id'], unique=False, postgresql_where=sa.text("status = 'pending' AND campaign_id IS NULL"), sqlite_where=sa.text("status = 'pending' AND campaign_id IS NULL"))
         batch_op.create_index('ix_outbox_pending_campaign', ['channel', 'provider', 'campaign_id', 'due_at', 'id'], unique=False, postgresql_where=sa.text("status = 'pending' AND campaign_id IS NOT NULL"), sqlite_where=sa.text("status = 'pending' AND campaign_id IS NOT NULL"))
         batch_op.create_index('ix_outbox_sending', ['claimed_at'], unique=False, postgresql_where=sa.text("status = 'sending'"), sqlite_where=sa.text("status = 'sending'"))
 
@@ -133,7 +133,7 @@ def downgrade():
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.drop_index('ix_outbox_sending', postgresql_where=sa.text("status = 'sending'"), sqlite_where=sa.text("status = 'sending'"))
         batch_op.drop_index('ix_outbox_pending_campaign', postgresql_where=sa.text("status = 'pending' AND campaign_id IS NOT NULL"), sqlite_where=sa.text("status = 'pending' AND campaign_id IS NOT NULL"))
-        batch_op.drop_index('ix_outbox_pending', postgresql_where=sa.text("status = 'pending'"), sqlite_where=sa.text("status = 'pending'"))
+        batch_op.drop_index('ix_outbox_pending', postgresql_where=sa.text("status = 'pending' AND campaign_id IS NULL"), sqlite_where=sa.text("status = 'pending' AND campaign_id IS NULL"))
         batch_op.drop_index('ix_outbox_message_id')
         batch_op.drop_index('ix_outbox_listener_status')
         batch_op.drop_index('ix_outbox_delivery_id')

@@ -18,7 +18,7 @@ from campaigns.audience import audience_query
 from campaigns.models import Campaign, CampaignRun, CampaignState, Delivery, DeliveryStatus, ScheduleKind
 from campaigns.service import window_for
 from core.config import Settings
-from core.db import UTCDateTime, db
+from core.db import UTCDateTime, db, set_job_statement_timeout
 from listeners.models import Listener
 
 ACTIVE = (CampaignState.SCHEDULED, CampaignState.RUNNING)
@@ -124,7 +124,11 @@ def expand_campaign(campaign: Campaign, settings: Settings, now: datetime) -> in
 
 
 def expand_due(settings: Settings, now: datetime) -> dict[str, Any]:
-    """Create the runs and deliveries that are due for every active campaign. The caller commits."""
+    """Create the runs and deliveries that are due for every active campaign. The caller commits.
+
+    One ``INSERT ... SELECT`` per run may take more than a webhook's statement timeout for a large audience:
+    this transaction allows a job's (``core.db.JOB_STATEMENT_TIMEOUT_SECONDS``), whoever calls it."""
+    set_job_statement_timeout(db.session)
     created = 0
     campaigns = db.session.scalars(select(Campaign).where(Campaign.state.in_(ACTIVE)).order_by(Campaign.id)).all()
     for campaign in campaigns:

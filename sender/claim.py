@@ -272,21 +272,45 @@ def record(
 # --- after a crash --------------------------------------------------------------------------------
 
 
-def stuck(session: Session, older_than: datetime, limit: int = 500) -> list[Any]:
-    """Rows a sender claimed before ``older_than`` and never recorded (it died), locked for this reconcile."""
+RECONCILING = "reconcile-"  # the claim token of rows a reconcile is asking the provider about
+RECONCILE_GIVE_UP = timedelta(minutes=10)  # a reconcile that died: its rows are taken up again after this
+
+
+def take_stuck(session: Session, older_than: datetime, now: datetime, token: str, limit: int = 100) -> list[Any]:
+    """Rows a sender claimed before ``older_than`` and never recorded (it died), marked as this reconcile's.
+
+    The caller commits at once, then asks the provider about each row **outside any transaction** (a provider
+    call never holds a lock), then ``resolve``s them. Rows another reconcile is asking about are left alone,
+    unless it has not finished within ``RECONCILE_GIVE_UP``."""
+    candidate = OUTBOX.alias("stuck")
     query = (
-        select(*CLAIMED_COLUMNS, OUTBOX.c.claim_token)
-        .where(OUTBOX.c.status == OutboxStatus.SENDING.value, OUTBOX.c.claimed_at < older_than)
-        .order_by(OUTBOX.c.claimed_at, OUTBOX.c.id)
+        select(candidate.c.id)
+        .where(
+            candidate.c.status == OutboxStatus.SENDING.value,
+            candidate.c.claimed_at < older_than,
+            or_(
+                ~candidate.c.claim_token.startswith(RECONCILING),
+                candidate.c.updated_at < now - RECONCILE_GIVE_UP,
+            ),
+        )
+        .order_by(candidate.c.claimed_at, candidate.c.id)
         .limit(limit)
     )
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
-    return list(session.execute(query).all())
+    return list(
+        session.execute(
+            update(OUTBOX)
+            .where(OUTBOX.c.id.in_(query.scalar_subquery()))
+            .values(claim_token=token, updated_at=now)
+            .returning(*CLAIMED_COLUMNS, OUTBOX.c.claim_token)
+        ).all()
+    )
 
 
 def resolve(session: Session, row: Any, status: OutboxStatus, now: datetime, **fields: Any) -> Outcome | None:
-    """Set a stuck row's final status (or back to pending); the outcome to announce (None when requeued)."""
+    """Set a stuck row's final status (or back to pending), if this reconcile still holds it; the outcome to
+    announce (None when requeued, or when the row was not ours any more)."""
     values = {"status": status.value, "updated_at": now}
     if status == OutboxStatus.PENDING:
         values["claim_token"] = ""
@@ -294,8 +318,18 @@ def resolve(session: Session, row: Any, status: OutboxStatus, now: datetime, **f
         values.update({k: v for k, v in fields.items() if k in ("provider_id", "provider_status", "error")})
         if status == OutboxStatus.SENT:
             values["sent_at"] = row.claimed_at or now
-    session.execute(update(OUTBOX).where(OUTBOX.c.id == row.id).values(**values))
-    return None if status == OutboxStatus.PENDING else outcome_of(row, status, **fields)
+    changed = session.execute(
+        update(OUTBOX)
+        .where(
+            OUTBOX.c.id == row.id,
+            OUTBOX.c.status == OutboxStatus.SENDING.value,
+            OUTBOX.c.claim_token == row.claim_token,
+        )
+        .values(**values)
+    ).rowcount
+    if not changed or status == OutboxStatus.PENDING:
+        return None
+    return outcome_of(row, status, **fields)
 
 
 def orphans(session: Session, now: datetime, limit: int = 1000) -> list[Outcome]:

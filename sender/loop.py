@@ -256,19 +256,23 @@ class Sender:
         """Resolve rows left in ``sending`` by a dead sender; cancel pending rows of opted-out listeners."""
         counts = {"recorded": 0, "requeued": 0, "unknown": 0, "cancelled": 0}
         while True:
-            rows = claims.stuck(db.session, now - older_than)
+            token = f"{claims.RECONCILING}{secrets.token_hex(6)}"
+            rows = claims.take_stuck(db.session, now - older_than, now, token)
+            db.session.commit()  # marked as ours: now ask the providers, outside any transaction
             if not rows:
                 break
-            outcomes = []
+            decisions = []
             for row in rows:
                 found = self._state(Channel(row.channel), row.provider).lane.lookup(row)
                 if isinstance(found, Outcome):
-                    status, fields, key = OutboxStatus.SENT, _fields(found), "recorded"
+                    decisions.append((row, OutboxStatus.SENT, _fields(found), "recorded"))
                 elif found is False:
-                    status, fields, key = OutboxStatus.PENDING, {}, "requeued"
+                    decisions.append((row, OutboxStatus.PENDING, {}, "requeued"))
                 else:
-                    status, key = OutboxStatus.UNKNOWN, "unknown"
-                    fields = {"error": "outcome unknown after an interrupted send; not resent automatically"}
+                    error = "outcome unknown after an interrupted send; not resent automatically"
+                    decisions.append((row, OutboxStatus.UNKNOWN, {"error": error}, "unknown"))
+            outcomes = []
+            for row, status, fields, key in decisions:
                 outcome = claims.resolve(db.session, row, status, now, **fields)
                 if outcome is not None:
                     outcomes.append(outcome)

@@ -366,3 +366,31 @@ def test_twilio_messages_go_out_concurrently_through_the_sdk(app, make_listener)
         report = Sender(app, concurrency=8, clock=lambda: NOW).drain()
         assert (report.sent, report.failed) == (40, 0)
         assert server.store.message_counts() == {p.phone: 1 for p in people}
+
+
+def test_reconcile_asks_the_provider_outside_any_transaction_and_survives_its_own_death(backend, app, make_listener):
+    """A provider look-up never holds a lock (on SQLite it would stop every webhook); a reconcile that died
+    half-way leaves its rows to the next one, after a while."""
+    from sender.claim import RECONCILE_GIVE_UP
+
+    person = make_listener()
+    outbound.prepare(person, "Bonjour", NOW, purpose=Purpose.REPLY, provider="africastalking")
+    db.session.commit()
+    assert len(_claim(10, provider="africastalking", token="dead")) == 1
+    sender = Sender(app, inline=True, clock=lambda: NOW)
+    lane = sender._state(Channel.SMS, "africastalking").lane
+    asked = []
+
+    def lookup(row):
+        asked.append(db.session().in_transaction())
+        raise RuntimeError("the reconciler dies while asking the provider")
+
+    lane.lookup = lookup
+    with pytest.raises(RuntimeError):
+        sender.reconcile(NOW + timedelta(minutes=5))
+    db.session.rollback()
+    assert asked == [False]  # no transaction, no lock, while the provider was asked
+    del lane.lookup  # the next reconcile has a working look-up again (AT: cannot tell)
+    assert sender.reconcile(NOW + timedelta(minutes=6))["unknown"] == 0  # another reconcile holds it
+    later = NOW + timedelta(minutes=5) + RECONCILE_GIVE_UP + timedelta(seconds=1)
+    assert sender.reconcile(later)["unknown"] == 1

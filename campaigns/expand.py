@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, and_, exists, func, literal, select, true
+from sqlalchemy import String, and_, exists, func, literal, select, text, true
 from sqlalchemy.dialects import postgresql, sqlite
 
 from campaigns import schedule
@@ -22,6 +22,7 @@ from core.db import UTCDateTime, db, set_job_statement_timeout
 from listeners.models import Listener
 
 ACTIVE = (CampaignState.SCHEDULED, CampaignState.RUNNING)
+ANALYZE_AFTER = 50_000  # deliveries created at once: refresh PostgreSQL's statistics of the table
 
 
 def _insert(table):
@@ -133,4 +134,6 @@ def expand_due(settings: Settings, now: datetime) -> dict[str, Any]:
     campaigns = db.session.scalars(select(Campaign).where(Campaign.state.in_(ACTIVE)).order_by(Campaign.id)).all()
     for campaign in campaigns:
         created += expand_campaign(campaign, settings, now)
+    if created >= ANALYZE_AFTER and db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(text("ANALYZE deliveries"))  # so that the dispatcher's plans know the new rows
     return {"campaigns": len(campaigns), "deliveries_created": created}

@@ -103,6 +103,7 @@ def upgrade():
     with op.batch_alter_table('deliveries', schema=None) as batch_op:
         batch_op.drop_column('claimed_at')
         batch_op.drop_column('claim_token')
+        batch_op.create_index('ix_deliveries_pending', ['channel', 'due_at', 'id'], unique=False, postgresql_where=sa.text("status = 'pending'"), sqlite_where=sa.text("status = 'pending'"))
 
     op.execute(
         "UPDATE quiz_answers SET counted = false WHERE counted AND id NOT IN ("
@@ -127,6 +128,7 @@ def downgrade():
         batch_op.drop_index('uq_quiz_answers_counted', postgresql_where=sa.text('counted'), sqlite_where=sa.text('counted'))
 
     with op.batch_alter_table('deliveries', schema=None) as batch_op:
+        batch_op.drop_index('ix_deliveries_pending', postgresql_where=sa.text("status = 'pending'"), sqlite_where=sa.text("status = 'pending'"))
         batch_op.add_column(sa.Column('claim_token', sa.String(length=32), nullable=False, server_default=''))
         batch_op.add_column(sa.Column('claimed_at', sa.DateTime(timezone=True), nullable=True))
 

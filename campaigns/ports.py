@@ -23,7 +23,7 @@ from content.catalog import get_catalog
 from core.clock import utcnow
 from core.config import Settings
 from core.db import db
-from core.outbox import enqueue_rows, outbox_row
+from core.outbox import enqueue_rows
 from core.vocabulary import Channel, Purpose
 from listeners.models import Listener
 from sms import outbound
@@ -87,18 +87,7 @@ class SmsPort:
         for item in prepared:
             item.delivery.message_id = item.messages[0].id
             rows += [
-                outbox_row(
-                    channel=Channel.SMS,
-                    listener_id=item.listener_id,
-                    phone=m.phone,
-                    body=m.body,
-                    provider=m.provider,
-                    purpose=Purpose.CAMPAIGN,
-                    now=now,
-                    message_id=m.id,
-                    campaign_id=item.delivery.campaign_id,
-                    delivery_id=item.delivery.id,
-                )
+                outbound.outbox_row_for(m, now, campaign_id=item.delivery.campaign_id, delivery_id=item.delivery.id)
                 for m in item.messages
             ]
         enqueue_rows(rows)

@@ -128,27 +128,27 @@ def prepare(
     return message
 
 
+def outbox_row_for(message: Message, now: datetime, **fields) -> dict:
+    """The outbox row that sends ``message`` (flushed, so it has its id); ``fields`` add e.g. a campaign's ids."""
+    return outbox_row(
+        channel=Channel.SMS,
+        listener_id=message.listener_id,
+        phone=message.phone,
+        body=message.body,
+        provider=message.provider,
+        purpose=message.purpose,
+        now=now,
+        message_id=message.id,
+        **fields,
+    )
+
+
 def enqueue(messages: Sequence[Message], now: datetime, **fields) -> None:
     """The outbox rows of messages prepared with ``flush=False`` (one flush for all, one batched INSERT)."""
     if not messages:
         return
     db.session.flush()
-    enqueue_rows(
-        [
-            outbox_row(
-                channel=Channel.SMS,
-                listener_id=m.listener_id,
-                phone=m.phone,
-                body=m.body,
-                provider=m.provider,
-                purpose=m.purpose,
-                now=now,
-                message_id=m.id,
-                **fields,
-            )
-            for m in messages
-        ]
-    )
+    enqueue_rows([outbox_row_for(m, now, **fields) for m in messages])
 
 
 _OUTCOME_UPDATE = (

@@ -84,6 +84,10 @@ def _progress() -> LessonProgress:
     return db.session.scalars(select(LessonProgress)).one()
 
 
+def _bookmark(*keys: str) -> tuple:
+    return tuple(_progress().bookmark[key] for key in keys)
+
+
 def _session(wire: Wire, call: int) -> CallSession:
     provider_id = _sid(call) if wire.name == "twilio" else f"ATVId_{call}"
     return db.session.scalars(select(CallSession).filter_by(provider_call_id=provider_id)).one()
@@ -100,6 +104,8 @@ def _steps(catalog):
     progress = P("progress", completed=1, lessons=_lessons(catalog), score=1, total=2)
     opted_out = lambda: _listener().opted_out and _listener().opted_out_channel == "voice"  # noqa: E731
     lessons_menu = [fr(course.title), P("lessons-intro"), fr(lesson.title), P("press-1"), P("menu-keys")]
+    lessons_done = [fr(course.title), P("lessons-intro"), P("lesson-done-mark"), fr(lesson.title), P("press-1"),
+                    P("menu-keys")]  # fmt: skip
     courses_menu = [P("courses-intro")]
     for n, c in enumerate(catalog, start=1):
         courses_menu += [fr(c.title), P(f"press-{n}")]
@@ -111,10 +117,13 @@ def _steps(catalog):
         (1, "key", "2", ("gather", courses_menu), None),
         (1, "key", str(list(catalog).index(course) + 1), ("gather", lessons_menu), None),
         (
-            1, "key", "1", ("gather", [fr(lesson.title), fr(chunk.body), P("chunk-keys")]),
+            1, "key", "1", ("gather", [fr(lesson.title), fr(chunk.body), P("chunk-help"), P("chunk-cue")]),
             lambda: _progress().status == ProgressStatus.IN_PROGRESS and _progress().bookmark["index"] == 0,
         ),
-        (1, "key", "*", ("gather", [fr(chunk.body), P("chunk-keys")]), lambda: _progress().bookmark["index"] == 0),
+        (1, "key", "*", ("gather", [fr(chunk.body), P("chunk-help"), P("chunk-cue")]),
+         lambda: _progress().bookmark["index"] == 0),
+        # a key that does nothing at a chunk: the cue again (never a prompt-less answer)
+        (1, "key", "5", ("gather", [P("chunk-cue")]), lambda: _bookmark("index", "misses") == (0, 1)),
         (1, "key", "1", ("gather", [fr(awa.prompt)]), lambda: _progress().bookmark["index"] == 1),
         (
             1, "key", "2", ("gather", [fr(awa.feedback_wrong), fr(moussa.prompt)]),
@@ -129,12 +138,17 @@ def _steps(catalog):
         (2, "start", None, ("gather", [P("welcome-back"), P("menu-resume"), *main]), None),
         (2, "key", "1", ("gather", [fr(lesson.title), P("lesson-resumed"), fr(moussa.prompt)]), None),
         (
-            2, "key", "2", ("gather", [fr(moussa.feedback_correct), score, *lessons_menu]),
+            2, "key", "2",
+            ("gather", [fr(moussa.feedback_correct), score, P("lesson-end-next-course"), P("lesson-end-keys")]),
             lambda: (_progress().status, _progress().score, _progress().total) == (ProgressStatus.COMPLETED, 1, 2),
         ),
+        (2, "key", "2", ("gather", lessons_done), None),
         (2, "key", "0", ("gather", courses_menu), None),
         (2, "key", "0", ("gather", main), None),
         (2, "key", "3", ("gather", [progress, *main]), None),
+        (2, "key", "9", ("gather", [P("opt-out-confirm")]), lambda: not _listener().opted_out),
+        (2, "key", "5", ("gather", main), lambda: not _listener().opted_out),
+        (2, "key", "9", ("gather", [P("opt-out-confirm")]), None),
         (2, "key", "9", ("hangup", [P("opted-out")]), opted_out),
         (2, "final", None, ("empty", []), None),
     ]  # fmt: skip
@@ -172,8 +186,10 @@ def test_a_dropped_call_resumes_and_the_lesson_completes(provider, backend, clie
     )
     assert [node for _, node in first.path] == ["language", "main", "courses", "lessons", "lesson", "hangup"]
     assert [node for _, node in second.path] == [
-        "main", "lesson", "lessons", "courses", "main", "main", "opted_out", "hangup",
+        "main", "lesson", "lesson_end", "lessons", "courses", "main", "main", "opt_out_confirm", "main",
+        "opt_out_confirm", "opted_out", "hangup",
     ]  # fmt: skip
+    assert (second.status, second.duration_seconds) == (CallStatus.COMPLETED, wire.duration)
     assert all(at == w_now for at, _ in first.path for w_now in [clock.now.isoformat()])
     if provider == "africastalking":
         assert (float(first.cost), first.currency, first.provider_status) == (

@@ -222,6 +222,40 @@ def test_bambara_caller_hears_transliterated_bambara_on_twilio(client, catalog, 
     assert _listener().language == "bm"
 
 
+@pytest.mark.parametrize("provider", ["twilio", "africastalking"])
+def test_after_the_last_lesson_of_a_course_1_starts_the_next_course(provider, client, catalog, clock):
+    wire = Wire(provider)
+    labour, money = catalog.course("child-labour"), catalog.course("money")
+    fr = lambda localized: localized.text("fr")  # noqa: E731
+    wire.start(client, 1)
+    # French, courses, the course, its lesson, continue, Awa (right)
+    for key in ("2", "2", str(list(catalog).index(labour) + 1), "1", "1", "1"):
+        wire.key(client, 1, key)
+    moussa = labour.lessons[0].items[2]
+    body = wire.key(client, 1, "2").get_data(as_text=True)  # Moussa: the right answer, the lesson is over
+    score = P("lesson-score", score=2, total=2)
+    assert body == wire.gather(fr(moussa.feedback_correct), score, P("lesson-end-next-course"), P("lesson-end-keys"))
+    body = wire.key(client, 1, "1").get_data(as_text=True)
+    first = money.lessons[0]
+    assert body == wire.gather(fr(first.title), fr(first.items[0].body), P("chunk-help"), P("chunk-cue"))
+    progress = db.session.scalars(select(LessonProgress).filter_by(course_id="money")).one()
+    assert (progress.lesson_id, progress.status) == (first.id, ProgressStatus.IN_PROGRESS)
+    path = [node for _, node in _session(wire, 1).path]
+    assert path == ["language", "main", "courses", "lessons", "lesson", "lesson_end", "lesson"]
+
+
+@pytest.mark.parametrize("provider", ["twilio", "africastalking"])
+def test_the_opt_out_question_in_bambara(provider, client, clock):
+    """A Bambara caller hears the question in Bambara (transliterated for the fallback voice); 0 goes back."""
+    wire = Wire(provider)
+    wire.start(client, 1)
+    wire.key(client, 1, "1")
+    body = wire.key(client, 1, "9").get_data(as_text=True)
+    assert body == wire.gather(P("opt-out-confirm", "bm"))
+    assert wire.key(client, 1, "0").get_data(as_text=True) == wire.gather(P("menu-main", "bm"))
+    assert not _listener().opted_out
+
+
 def test_a_timeout_falls_through_to_the_redirect_on_twilio(client, clock):
     w.post_twilio(client, "/ivr/twilio/voice", w.twilio_call())
     response = w.post_twilio(client, "/ivr/twilio/voice?ev=timeout&t=1", w.twilio_call(CallStatus="in-progress"))
@@ -340,3 +374,96 @@ def test_a_twilio_retry_gets_the_same_answer_and_advances_nothing(backend, clien
         client, "/ivr/twilio/voice?ev=gather", twilio_gather("1"), headers={"I-Twilio-Idempotency-Token": "tok-3"}
     )
     assert third.get_data(as_text=True) != first.get_data(as_text=True)  # a new request moves on
+
+
+# --- call status truth: a call the line ended is completed once the provider's final status arrives ----------
+
+
+class Phone:
+    """One call by one provider's exact parameters: start, keys (None = silence), then the final status."""
+
+    def __init__(self, provider: str, client):
+        self.provider, self.client, self.turn = provider, client, 0
+        self.sid = {"twilio": w.CALL_SID, "africastalking": w.AT_SESSION}.get(provider, "")
+
+    def start(self) -> None:
+        self.turn = 1
+        if self.provider == "twilio":
+            w.post_twilio(self.client, "/ivr/twilio/voice", w.twilio_call())
+        elif self.provider == "africastalking":
+            self.client.post(w.AT_URL, data=w.at_call())
+        else:
+            self.sid = self.client.post("/simulator/voice", json={"action": "dial", "phone": w.CALLER}).json["call"]
+
+    def key(self, digits: str | None) -> bool:
+        """Press ``digits`` (None: a silence); True when the answer listens for another key."""
+        turn, self.turn = self.turn, self.turn + 1
+        if self.provider == "twilio":
+            body = w.post_twilio(self.client, f"/ivr/twilio/voice?ev=gather&t={turn}", w.twilio_gather(digits)).text
+            return "<Gather" in body
+        if self.provider == "africastalking":
+            if digits is None:
+                body = self.client.post(f"{w.AT_URL}?ev=timeout&t={turn}", data=w.at_call()).text
+            else:
+                body = self.client.post(f"{w.AT_URL}?ev=digits&t={turn}", data=w.at_call(dtmfDigits=digits)).text
+            return "<GetDigits" in body
+        action = {"action": "key", "digits": digits} if digits is not None else {"action": "timeout"}
+        answer = self.client.post(
+            "/simulator/voice", json={**action, "phone": w.CALLER, "call": self.sid, "turn": str(turn)}
+        ).json
+        return answer["listen"]
+
+    def final(self):
+        if self.provider == "twilio":
+            return w.post_twilio(self.client, "/ivr/twilio/status", w.twilio_status("completed"))
+        if self.provider == "africastalking":
+            return self.client.post(w.AT_URL, data=w.at_final())
+        return self.client.post("/simulator/voice", json={"action": "hangup", "phone": w.CALLER, "call": self.sid})
+
+
+FINAL_DURATION = {"twilio": 47, "africastalking": 39, "local": None}  # the local provider reports none
+LINE_ENDINGS = {
+    # the line says goodbye after three silences at the first menu
+    "goodbye": ([None, None, None], ["language", "goodbye", "hangup"]),
+    # a confirmed opt-out: language, 9, 9 again
+    "opted_out": (["2", "9", "9"], ["language", "main", "opt_out_confirm", "opted_out", "hangup"]),
+    # three silences at a lesson's question: the engine ends the lesson, the line says goodbye
+    "lesson_no_input": (
+        ["2", "2", "1", "1", "1", None, None, None],
+        ["language", "main", "courses", "lessons", "lesson", "goodbye", "hangup"],
+    ),
+}
+
+
+@pytest.mark.parametrize("ending", sorted(LINE_ENDINGS))
+@pytest.mark.parametrize("provider", ["twilio", "africastalking", "local"])
+def test_a_call_the_line_ended_is_completed_by_the_final_status(provider, ending, client, clock):
+    from core.signals import call_finished
+
+    keys, path = LINE_ENDINGS[ending]
+    finished = []
+
+    def receiver(sender, now):
+        finished.append((sender.id, sender.status))
+
+    phone = Phone(provider, client)
+    phone.start()
+    listening = [phone.key(digits) for digits in keys]
+    assert listening == [True] * (len(keys) - 1) + [False]  # the line hangs up after the last one
+    session = db.session.scalars(select(CallSession)).one()
+    assert session.status == CallStatus.IN_PROGRESS  # the line hung up; the provider has not said so yet
+    call_finished.connect(receiver)
+    try:
+        answer = phone.final()
+        phone.final()  # a second final notification changes nothing
+    finally:
+        call_finished.disconnect(receiver)
+    assert answer.status_code == 200
+    db.session.expire_all()
+    session = db.session.scalars(select(CallSession)).one()
+    assert (session.status, session.duration_seconds, session.ended_at) == (
+        CallStatus.COMPLETED, FINAL_DURATION[provider], clock.now,
+    )  # fmt: skip
+    assert [node for _, node in session.path] == path
+    assert finished == [(session.id, CallStatus.COMPLETED)]
+    assert _listener().opted_out is (ending == "opted_out")

@@ -467,3 +467,46 @@ def test_a_call_the_line_ended_is_completed_by_the_final_status(provider, ending
     assert [node for _, node in session.path] == path
     assert finished == [(session.id, CallStatus.COMPLETED)]
     assert _listener().opted_out is (ending == "opted_out")
+
+
+def test_an_africastalking_campaign_call_the_line_ended_is_completed_by_the_final_request(client, catalog, clock):
+    """An outbound lesson call on Africa's Talking (correlated by sessionId): the lesson, the campaign menu, 9 and
+    9 again; the line hangs up; AT's final ``isActive=0`` request (``direction=Outbound``) completes the record."""
+    from core.signals import call_finished
+    from ivr.outbound import start_call
+
+    listener = Listener(phone=w.CALLER, language="fr", created_at=clock.now)
+    db.session.add(listener)
+    db.session.flush()
+    lesson = catalog.course("child-labour").lessons[0]
+    entry = {"entry": "lesson", "course_id": "child-labour", "lesson_id": lesson.id}
+    session = start_call(listener, entry, clock.now, provider="africastalking")
+    session.provider_call_id = "ATVId_out"  # what the sender stores from AT's answer to the call request
+    db.session.commit()
+    call = {"sessionId": "ATVId_out", "direction": "Outbound"}
+    finished = []
+
+    def receiver(sender, now):
+        finished.append((sender.id, sender.status))
+
+    client.post(w.AT_URL, data=w.at_call(**call))
+    for turn, key in enumerate(("1", "1", "2", "9"), start=1):  # continue, Awa, Moussa, 9 at the campaign menu
+        body = client.post(f"{w.AT_URL}?ev=digits&t={turn}", data=w.at_call(dtmfDigits=key, **call)).text
+    assert body == w.at_gather(P("opt-out-confirm"), turn=5)
+    body = client.post(f"{w.AT_URL}?ev=digits&t=5", data=w.at_call(dtmfDigits="9", **call)).text
+    assert body == w.at_end(P("opted-out"))
+    call_finished.connect(receiver)
+    try:
+        answer = client.post(w.AT_URL, data=w.at_final(**call))
+    finally:
+        call_finished.disconnect(receiver)
+    assert answer.text == w.AT_EMPTY
+    db.session.expire_all()
+    done = db.session.get(CallSession, session.id)
+    assert (done.status, done.duration_seconds, float(done.cost), done.currency) == (
+        CallStatus.COMPLETED, 39, 147.44, "XOF",
+    )  # fmt: skip
+    assert [node for _, node in done.path] == [
+        "queued", "lesson", "campaign_end", "opt_out_confirm", "opted_out", "hangup",
+    ]  # fmt: skip
+    assert finished == [(session.id, CallStatus.COMPLETED)] and _listener().opted_out

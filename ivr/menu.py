@@ -9,7 +9,12 @@ for the service to carry out (set the language, opt out, run a lesson turn in th
 Keys (DESIGN.md): ``1``–``9`` choose, ``*`` repeats, ``0`` goes back; no key: prompt again up to
 twice, then goodbye; an invalid key: say so and prompt again (it counts as a miss too).
 Main menu: ``1`` continue where you stopped (offered when there is a lesson in progress),
-``2`` courses, ``3`` my progress, ``4`` change language, ``9`` never call me again (opt-out).
+``2`` courses, ``3`` my progress, ``4`` change language, ``9`` never call me again: it asks first
+(``opt_out_confirm``: ``9`` again opts out, any other key or a silence goes back).
+In a lesson, every chunk ends with the same cue ("1 or wait to continue"), said again after a key that
+does nothing there. After a lesson (``lesson_end``): the score, then ``1`` next lesson (or the next
+course's first lesson after a course's last one; left out after the very last lesson), ``2`` the
+lesson list (lessons already done are marked), ``0`` main menu.
 """
 
 from __future__ import annotations
@@ -108,12 +113,21 @@ class Context:
     courses: tuple[CourseEntry, ...]
     resume: tuple[str, str] | None = None  # (course id, lesson id) of a lesson in progress
     completed: int = 0  # lessons completed
+    done: frozenset[tuple[str, str]] = frozenset()  # (course id, lesson id) of the lessons completed
     lessons: int = 0  # lessons offered
     score: int = 0  # right answers in completed lessons
     total: int = 0  # questions in completed lessons
 
     def course(self, course_id: str | None) -> CourseEntry | None:
         return next((c for c in self.courses if c.id == course_id), None)
+
+    def next_lesson(self, course_id: str | None, lesson_id: str | None) -> tuple[str, str] | None:
+        """The lesson after this one: the next in its course, else the first of the next course; None at the end."""
+        order = [(c.id, lesson.id) for c in self.courses for lesson in c.lessons]
+        if (course_id, lesson_id) not in order:
+            return None
+        at = order.index((course_id, lesson_id))
+        return order[at + 1] if at + 1 < len(order) else None
 
 
 @dataclass(frozen=True)
@@ -168,6 +182,8 @@ def silence(state: dict[str, Any], ctx: Context) -> Step:
         return _lesson(state, Timeout())
     if node == "end":
         return _goodbye(state)
+    if node == "opt_out_confirm":  # a silence never opts out: back where the caller was, counted as a miss
+        return _miss(state, ctx, _confirm_from(state), Prompt("no-input"), enter=True)
     return _miss(state, ctx, node, Prompt("no-input"))
 
 
@@ -175,7 +191,7 @@ def lesson_result(state: dict[str, Any], ctx: Context, result: Result) -> Step:
     """Say what the engine answered; when the lesson session ends, move on in the menus."""
     lines: list[Line] = []
     for step in result.steps:
-        lines.extend(_engine_lines(step))
+        lines.extend(_engine_lines(step, at_chunk=result.awaiting == "continue"))
     ended = result.ended
     if ended is None:
         return Step(state, tuple(lines))
@@ -184,6 +200,8 @@ def lesson_result(state: dict[str, Any], ctx: Context, result: Result) -> Step:
         return said.then(_goodbye(state) if ended.reason == "no_input" else Step(state, listen=False))
     if state.get("entry") == "lesson":  # an outbound campaign call: offer the menu, or to stop calls
         return said.then(_enter(state, ctx, "campaign_end"))
+    if ended.reason == "completed":
+        return said.then(_enter(state, ctx, "lesson_end"))
     return said.then(_enter(state, ctx, "lessons"))
 
 
@@ -213,8 +231,17 @@ def _present(state: dict[str, Any], ctx: Context, node: str) -> Step:
             return _enter(state, ctx, "courses")
         lines = [Said(course.title), Prompt("lessons-intro")]
         for n, lesson in enumerate(course.lessons[:MAX_CHOICES], start=1):
-            lines += [Said(lesson.title), Prompt(f"press-{n}")]
+            done = [Prompt("lesson-done-mark")] if (course.id, lesson.id) in ctx.done else []
+            lines += [*done, Said(lesson.title), Prompt(f"press-{n}")]
         return Step(state, (*lines, Prompt("menu-keys")))
+    if node == "lesson_end":
+        after = ctx.next_lesson(state.get("course_id"), state.get("lesson_id"))
+        lines = []
+        if after is not None:
+            lines = [Prompt("lesson-end-next" if after[0] == state.get("course_id") else "lesson-end-next-course")]
+        return Step(state, (*lines, Prompt("lesson-end-keys")))
+    if node == "opt_out_confirm":
+        return Step(state, (Prompt("opt-out-confirm"),))
     if node == "campaign_end":
         return Step(state, (Prompt("campaign-end"),))
     if node == "lesson":  # a repeated request in a lesson: the engine says the current item again
@@ -224,9 +251,7 @@ def _present(state: dict[str, Any], ctx: Context, node: str) -> Step:
 
 def _main(state, ctx: Context, key: str) -> Step | None:
     if key == "1" and ctx.resume:
-        course_id, lesson_id = ctx.resume
-        state = {**state, "node": "lesson", "misses": 0, "course_id": course_id, "lesson_id": lesson_id}
-        return replace(_lesson(state, Start()), nodes=("lesson",))
+        return _start_lesson(state, *ctx.resume)
     if key in ("1", "2"):
         return _enter(state, ctx, "courses")
     if key == "3":
@@ -234,7 +259,7 @@ def _main(state, ctx: Context, key: str) -> Step | None:
     if key == "4":
         return _enter(state, ctx, "language")
     if key == OPT_OUT_KEY:
-        return _opt_out(state)
+        return _enter({**state, "confirm_from": "main"}, ctx, "opt_out_confirm")
     if key == BACK:
         return _present({**state, "misses": 0}, ctx, "main")
     return None
@@ -264,16 +289,44 @@ def _lessons(state, ctx: Context, key: str) -> Step | None:
     lesson = _choice(course.lessons, key) if course else None
     if lesson is None:
         return None
-    state = {**state, "node": "lesson", "misses": 0, "lesson_id": lesson.id}
+    return _start_lesson(state, course.id, lesson.id)
+
+
+def _start_lesson(state: dict[str, Any], course_id: str, lesson_id: str) -> Step:
+    state = {**state, "node": "lesson", "misses": 0, "course_id": course_id, "lesson_id": lesson_id}
     return replace(_lesson(state, Start()), nodes=("lesson",))
+
+
+def _lesson_end(state, ctx: Context, key: str) -> Step | None:
+    if key == "1":
+        after = ctx.next_lesson(state.get("course_id"), state.get("lesson_id"))
+        if after is None:
+            return None
+        return _start_lesson(state, *after)
+    if key == "2":
+        return _enter(state, ctx, "lessons")
+    if key == BACK:
+        return _enter(state, ctx, "main")
+    return None
 
 
 def _campaign_end(state, ctx: Context, key: str) -> Step | None:
     if key == "1":
         return _enter({**state, "entry": "menu"}, ctx, "main")
     if key == OPT_OUT_KEY:
-        return _opt_out(state)
+        return _enter({**state, "confirm_from": "campaign_end"}, ctx, "opt_out_confirm")
     return None
+
+
+def _opt_out_confirm(state, ctx: Context, key: str) -> Step:
+    """9 again opts out; any other key goes back where the caller came from (nothing is recorded)."""
+    if key == OPT_OUT_KEY:
+        return _opt_out(state)
+    return _enter(state, ctx, _confirm_from(state))
+
+
+def _confirm_from(state: dict[str, Any]) -> str:
+    return "campaign_end" if state.get("confirm_from") == "campaign_end" else "main"
 
 
 _HANDLERS = {
@@ -281,7 +334,9 @@ _HANDLERS = {
     "language": _language,
     "courses": _courses,
     "lessons": _lessons,
+    "lesson_end": _lesson_end,
     "campaign_end": _campaign_end,
+    "opt_out_confirm": _opt_out_confirm,
 }
 
 
@@ -295,11 +350,16 @@ def _lesson(state: dict[str, Any], event: Input) -> Step:
     return Step(state, effects=(LessonTurn(state["course_id"], state["lesson_id"], event),))
 
 
-def _miss(state: dict[str, Any], ctx: Context, node: str, why: Prompt) -> Step:
+def _miss(state: dict[str, Any], ctx: Context, node: str, why: Prompt, *, enter: bool = False) -> Step:
+    """A silence or an invalid key at ``node``: say why and present ``node`` again (``enter``: move to it),
+    or say goodbye at the third miss in a row."""
     misses = int(state.get("misses") or 0) + 1
     if misses >= MAX_MISSES:
         return Step(state, (why,)).then(_goodbye(state))
     state = {**state, "misses": misses}
+    if enter:
+        state = {**state, "node": node}
+        return Step(state, (why,), nodes=(node,)).then(_present(state, ctx, node))
     return Step(state, (why,)).then(_present(state, ctx, node))
 
 
@@ -320,17 +380,19 @@ def _progress_line(ctx: Context) -> Prompt:
     return Prompt("progress", params=tuple(params.items()))
 
 
-def _engine_lines(step) -> list[Line]:
+def _engine_lines(step, *, at_chunk: bool = False) -> list[Line]:
+    """What the caller hears for one engine step; ``at_chunk``: the lesson now waits at a chunk."""
     if isinstance(step, LessonIntro):
         return [Said(step.title)] + ([Prompt("lesson-resumed")] if step.resumed else [])
     if isinstance(step, SayChunk):
-        return [Said(step.chunk.body)] + ([Prompt("chunk-keys")] if step.number == 1 else [])
+        help_ = [Prompt("chunk-help")] if step.number == 1 else []
+        return [Said(step.chunk.body), *help_, Prompt("chunk-cue")]
     if isinstance(step, AskQuestion):
         return [Said(step.question.prompt)]
     if isinstance(step, Feedback):
         return [Said(step.text)]
-    if isinstance(step, Invalid):
-        return [Prompt("invalid-key")]
+    if isinstance(step, Invalid):  # at a chunk there are no answers: say again how to go on
+        return [Prompt("chunk-cue")] if at_chunk else [Prompt("invalid-key")]
     if isinstance(step, NoInput):
         return [Prompt("no-input")]
     if isinstance(step, LessonComplete):

@@ -273,6 +273,7 @@ def context(listener: Listener) -> menu.Context:
         courses=courses,
         resume=resume,
         completed=len(done),
+        done=frozenset((r.course_id, r.lesson_id) for r in done),
         lessons=len(offered),
         score=sum(r.best_score or 0 for r in done),
         total=sum(r.total or 0 for r in done),

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
+from content.model import LANGUAGES
 from core.db import db
+from ivr import menu
 from ivr.audio import fallback_counts, transliterate_for_tts
-from ivr.prompts import expected_prompt_recordings, prompt
+from ivr.prompts import expected_prompt_recordings, load_prompts, prompt, prompts_to_review
 from tests import voice_support as w
 from tests.conftest import NOW
 
@@ -95,3 +100,48 @@ def test_expected_prompt_recordings_excludes_templates():
     stems = expected_prompt_recordings("bm")
     assert "prompts/language-menu" in stems and "prompts/goodbye" in stems
     assert "prompts/progress" not in stems and "prompts/lesson-score" not in stems
+
+
+NEW_PROMPTS = ("opt-out-confirm", "chunk-cue", "lesson-end-next", "lesson-end-next-course", "lesson-end-keys",
+               "lesson-done-mark")  # fmt: skip
+
+
+def test_the_new_prompts_are_recorded_in_french_and_reported_missing_in_bambara():
+    """``flask content audio`` generates French for every non-template prompt; the check lists Bambara gaps."""
+    for lang in LANGUAGES:
+        stems = expected_prompt_recordings(lang)
+        assert {f"prompts/{key}" for key in NEW_PROMPTS} <= set(stems)
+
+
+def test_unreviewed_bambara_prompts_are_listed_for_a_native_reader():
+    to_review = prompts_to_review("bm")
+    assert set(NEW_PROMPTS) <= set(to_review)
+    assert set(to_review) == set(load_prompts())  # no Bambara prompt has been checked by a native reader yet
+
+
+def test_every_prompt_the_menus_say_exists():
+    source = Path(menu.__file__).read_text(encoding="utf-8")
+    keys = set(re.findall(r'Prompt\("([a-z0-9-]+)"', source)) | {f"press-{n}" for n in range(1, menu.MAX_CHOICES + 1)}
+    assert keys - set(load_prompts()) == set()
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "error"),
+    [
+        ("a: {fr: 'Oui', bm: 'Ɔwɔ', review: {bm: done}}", "prompt 'a': review {'bm': 'done'}"),
+        ("a: {fr: 'Oui', bm: 'Ɔwɔ', review: {en: reviewed}}", "prompt 'a': review {'en': 'reviewed'}"),
+        ("a: {fr: 'Oui', bm: 'Ɔwɔ', note: 'x'}", "prompt 'a': unknown key(s) note"),
+        ("a: {fr: 'Oui'}", "prompt 'a' has no text in bm"),
+    ],
+)
+def test_a_bad_prompts_file_is_refused_with_its_reason(tmp_path, yaml_text, error):
+    path = tmp_path / "prompts.yaml"
+    path.write_text(yaml_text, encoding="utf-8")
+    with pytest.raises(ValueError, match=re.escape(error)):
+        load_prompts(path)
+
+
+def test_a_reviewed_mark_takes_a_prompt_off_the_list(tmp_path):
+    path = tmp_path / "prompts.yaml"
+    path.write_text("a: {fr: 'Oui', bm: 'Ɔwɔ', review: {bm: reviewed}}\nb: {fr: 'Non', bm: 'Ayi'}\n", "utf-8")
+    assert (prompts_to_review("bm", path), prompts_to_review("fr", path)) == (("b",), ("a", "b"))

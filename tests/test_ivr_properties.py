@@ -83,17 +83,21 @@ CTX_COURSES = tuple(
     menu.CourseEntry(c.id, c.title, tuple(menu.LessonEntry(lesson.id, lesson.title) for lesson in c.lessons))
     for c in CATALOG
 )
-NODES = {"language", "main", "courses", "lessons", "lesson", "campaign_end", "end"}
+NODES = {"language", "main", "courses", "lessons", "lesson", "lesson_end", "campaign_end", "opt_out_confirm", "end"}
+ENDINGS = ("back", "completed", "no_input")
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(
     inputs=st.lists(st.one_of(KEYS, st.none()), max_size=30),
     language=st.sampled_from([None, "bm", "fr"]),
     resume=st.booleans(),
     entry=st.sampled_from(["menu", "lesson"]),
+    endings=st.lists(st.sampled_from(ENDINGS), min_size=1, max_size=5),
 )
-def test_the_menu_machine_is_total(inputs, language, resume, entry):
+def test_the_menu_machine_is_total(inputs, language, resume, entry, endings):
+    """Whatever keys and silences: a known node, never dead air (a listening answer always ends with a prompt
+    to act on), and an opt-out only ever after 9 pressed at the opt-out question."""
     course = CATALOG.course("money")
     lesson = course.lessons[0]
     ctx = menu.Context(
@@ -101,6 +105,7 @@ def test_the_menu_machine_is_total(inputs, language, resume, entry):
     )
     state = {"entry": entry, "course_id": course.id, "lesson_id": lesson.id} if entry == "lesson" else {}
     step = menu.begin(state, ctx)
+    lessons_run = 0
     for key in inputs:
         assert step.state["node"] in NODES
         assert step.lines or step.effects, "never dead air"
@@ -110,10 +115,33 @@ def test_the_menu_machine_is_total(inputs, language, resume, entry):
             if isinstance(effect, menu.SetLanguage):
                 ctx = menu.Context(**{**ctx.__dict__, "language": effect.lang})
         if any(isinstance(e, menu.LessonTurn) for e in step.effects):
-            # stand-in for the engine: the lesson session ends (back to the menus)
-            from engine import End
+            # stand-in for the engine: the lesson session ends (back, completed or too many misses)
+            from engine import End, LessonComplete
 
-            done = Result((End("back"),), Bookmark(course.id, lesson.id), None)
+            reason = endings[lessons_run % len(endings)]
+            lessons_run += 1
+            steps = (LessonComplete(1, 2, True),) if reason == "completed" else ()
+            done = Result((*steps, End(reason)), Bookmark(course.id, lesson.id), None)
             step = step.then(menu.lesson_result(step.state, ctx, done))
             continue
+        assert isinstance(step.lines[-1], menu.Prompt), "a listening answer ends with one of the line's prompts"
+        before = step.state["node"]
         step = menu.press(step.state, ctx, key) if key is not None else menu.silence(step.state, ctx)
+        if any(isinstance(e, menu.OptOut) for e in step.effects):
+            assert (before, key) == ("opt_out_confirm", menu.OPT_OUT_KEY)
+            assert not step.listen
+
+
+@settings(max_examples=200, deadline=None)
+@given(keys=st.lists(st.one_of(KEYS, st.none()), min_size=1, max_size=10))
+def test_one_stray_nine_never_opts_out(keys):
+    """From the main menu, only 9 then 9 opts out; any other sequence that does not contain it keeps the caller."""
+    ctx = menu.Context(language="fr", courses=CTX_COURSES)
+    step = menu.press({"node": "main"}, ctx, menu.OPT_OUT_KEY)
+    for key in keys:
+        if not step.listen:
+            break
+        was = step.state["node"]
+        step = menu.press(step.state, ctx, key) if key is not None else menu.silence(step.state, ctx)
+        opted = any(isinstance(e, menu.OptOut) for e in step.effects)
+        assert opted == (was == "opt_out_confirm" and key == menu.OPT_OUT_KEY)

@@ -84,6 +84,10 @@ def _progress() -> LessonProgress:
     return db.session.scalars(select(LessonProgress)).one()
 
 
+def _bookmark(*keys: str) -> tuple:
+    return tuple(_progress().bookmark[key] for key in keys)
+
+
 def _session(wire: Wire, call: int) -> CallSession:
     provider_id = _sid(call) if wire.name == "twilio" else f"ATVId_{call}"
     return db.session.scalars(select(CallSession).filter_by(provider_call_id=provider_id)).one()
@@ -100,6 +104,8 @@ def _steps(catalog):
     progress = P("progress", completed=1, lessons=_lessons(catalog), score=1, total=2)
     opted_out = lambda: _listener().opted_out and _listener().opted_out_channel == "voice"  # noqa: E731
     lessons_menu = [fr(course.title), P("lessons-intro"), fr(lesson.title), P("press-1"), P("menu-keys")]
+    lessons_done = [fr(course.title), P("lessons-intro"), P("lesson-done-mark"), fr(lesson.title), P("press-1"),
+                    P("menu-keys")]  # fmt: skip
     courses_menu = [P("courses-intro")]
     for n, c in enumerate(catalog, start=1):
         courses_menu += [fr(c.title), P(f"press-{n}")]
@@ -111,10 +117,13 @@ def _steps(catalog):
         (1, "key", "2", ("gather", courses_menu), None),
         (1, "key", str(list(catalog).index(course) + 1), ("gather", lessons_menu), None),
         (
-            1, "key", "1", ("gather", [fr(lesson.title), fr(chunk.body), P("chunk-keys")]),
+            1, "key", "1", ("gather", [fr(lesson.title), fr(chunk.body), P("chunk-help"), P("chunk-cue")]),
             lambda: _progress().status == ProgressStatus.IN_PROGRESS and _progress().bookmark["index"] == 0,
         ),
-        (1, "key", "*", ("gather", [fr(chunk.body), P("chunk-keys")]), lambda: _progress().bookmark["index"] == 0),
+        (1, "key", "*", ("gather", [fr(chunk.body), P("chunk-help"), P("chunk-cue")]),
+         lambda: _progress().bookmark["index"] == 0),
+        # a key that does nothing at a chunk: the cue again (never a prompt-less answer)
+        (1, "key", "5", ("gather", [P("chunk-cue")]), lambda: _bookmark("index", "misses") == (0, 1)),
         (1, "key", "1", ("gather", [fr(awa.prompt)]), lambda: _progress().bookmark["index"] == 1),
         (
             1, "key", "2", ("gather", [fr(awa.feedback_wrong), fr(moussa.prompt)]),
@@ -129,12 +138,17 @@ def _steps(catalog):
         (2, "start", None, ("gather", [P("welcome-back"), P("menu-resume"), *main]), None),
         (2, "key", "1", ("gather", [fr(lesson.title), P("lesson-resumed"), fr(moussa.prompt)]), None),
         (
-            2, "key", "2", ("gather", [fr(moussa.feedback_correct), score, *lessons_menu]),
+            2, "key", "2",
+            ("gather", [fr(moussa.feedback_correct), score, P("lesson-end-next-course"), P("lesson-end-keys")]),
             lambda: (_progress().status, _progress().score, _progress().total) == (ProgressStatus.COMPLETED, 1, 2),
         ),
+        (2, "key", "2", ("gather", lessons_done), None),
         (2, "key", "0", ("gather", courses_menu), None),
         (2, "key", "0", ("gather", main), None),
         (2, "key", "3", ("gather", [progress, *main]), None),
+        (2, "key", "9", ("gather", [P("opt-out-confirm")]), lambda: not _listener().opted_out),
+        (2, "key", "5", ("gather", main), lambda: not _listener().opted_out),
+        (2, "key", "9", ("gather", [P("opt-out-confirm")]), None),
         (2, "key", "9", ("hangup", [P("opted-out")]), opted_out),
         (2, "final", None, ("empty", []), None),
     ]  # fmt: skip
@@ -172,8 +186,10 @@ def test_a_dropped_call_resumes_and_the_lesson_completes(provider, backend, clie
     )
     assert [node for _, node in first.path] == ["language", "main", "courses", "lessons", "lesson", "hangup"]
     assert [node for _, node in second.path] == [
-        "main", "lesson", "lessons", "courses", "main", "main", "opted_out", "hangup",
+        "main", "lesson", "lesson_end", "lessons", "courses", "main", "main", "opt_out_confirm", "main",
+        "opt_out_confirm", "opted_out", "hangup",
     ]  # fmt: skip
+    assert (second.status, second.duration_seconds) == (CallStatus.COMPLETED, wire.duration)
     assert all(at == w_now for at, _ in first.path for w_now in [clock.now.isoformat()])
     if provider == "africastalking":
         assert (float(first.cost), first.currency, first.provider_status) == (
@@ -204,6 +220,40 @@ def test_bambara_caller_hears_transliterated_bambara_on_twilio(client, catalog, 
     assert body == w.twiml_gather(P("language-set", "bm"), P("menu-main", "bm"), turn=2)
     assert "ɛ" not in body and "è" in body
     assert _listener().language == "bm"
+
+
+@pytest.mark.parametrize("provider", ["twilio", "africastalking"])
+def test_after_the_last_lesson_of_a_course_1_starts_the_next_course(provider, client, catalog, clock):
+    wire = Wire(provider)
+    labour, money = catalog.course("child-labour"), catalog.course("money")
+    fr = lambda localized: localized.text("fr")  # noqa: E731
+    wire.start(client, 1)
+    # French, courses, the course, its lesson, continue, Awa (right)
+    for key in ("2", "2", str(list(catalog).index(labour) + 1), "1", "1", "1"):
+        wire.key(client, 1, key)
+    moussa = labour.lessons[0].items[2]
+    body = wire.key(client, 1, "2").get_data(as_text=True)  # Moussa: the right answer, the lesson is over
+    score = P("lesson-score", score=2, total=2)
+    assert body == wire.gather(fr(moussa.feedback_correct), score, P("lesson-end-next-course"), P("lesson-end-keys"))
+    body = wire.key(client, 1, "1").get_data(as_text=True)
+    first = money.lessons[0]
+    assert body == wire.gather(fr(first.title), fr(first.items[0].body), P("chunk-help"), P("chunk-cue"))
+    progress = db.session.scalars(select(LessonProgress).filter_by(course_id="money")).one()
+    assert (progress.lesson_id, progress.status) == (first.id, ProgressStatus.IN_PROGRESS)
+    path = [node for _, node in _session(wire, 1).path]
+    assert path == ["language", "main", "courses", "lessons", "lesson", "lesson_end", "lesson"]
+
+
+@pytest.mark.parametrize("provider", ["twilio", "africastalking"])
+def test_the_opt_out_question_in_bambara(provider, client, clock):
+    """A Bambara caller hears the question in Bambara (transliterated for the fallback voice); 0 goes back."""
+    wire = Wire(provider)
+    wire.start(client, 1)
+    wire.key(client, 1, "1")
+    body = wire.key(client, 1, "9").get_data(as_text=True)
+    assert body == wire.gather(P("opt-out-confirm", "bm"))
+    assert wire.key(client, 1, "0").get_data(as_text=True) == wire.gather(P("menu-main", "bm"))
+    assert not _listener().opted_out
 
 
 def test_a_timeout_falls_through_to_the_redirect_on_twilio(client, clock):
@@ -324,3 +374,139 @@ def test_a_twilio_retry_gets_the_same_answer_and_advances_nothing(backend, clien
         client, "/ivr/twilio/voice?ev=gather", twilio_gather("1"), headers={"I-Twilio-Idempotency-Token": "tok-3"}
     )
     assert third.get_data(as_text=True) != first.get_data(as_text=True)  # a new request moves on
+
+
+# --- call status truth: a call the line ended is completed once the provider's final status arrives ----------
+
+
+class Phone:
+    """One call by one provider's exact parameters: start, keys (None = silence), then the final status."""
+
+    def __init__(self, provider: str, client):
+        self.provider, self.client, self.turn = provider, client, 0
+        self.sid = {"twilio": w.CALL_SID, "africastalking": w.AT_SESSION}.get(provider, "")
+
+    def start(self) -> None:
+        self.turn = 1
+        if self.provider == "twilio":
+            w.post_twilio(self.client, "/ivr/twilio/voice", w.twilio_call())
+        elif self.provider == "africastalking":
+            self.client.post(w.AT_URL, data=w.at_call())
+        else:
+            self.sid = self.client.post("/simulator/voice", json={"action": "dial", "phone": w.CALLER}).json["call"]
+
+    def key(self, digits: str | None) -> bool:
+        """Press ``digits`` (None: a silence); True when the answer listens for another key."""
+        turn, self.turn = self.turn, self.turn + 1
+        if self.provider == "twilio":
+            body = w.post_twilio(self.client, f"/ivr/twilio/voice?ev=gather&t={turn}", w.twilio_gather(digits)).text
+            return "<Gather" in body
+        if self.provider == "africastalking":
+            if digits is None:
+                body = self.client.post(f"{w.AT_URL}?ev=timeout&t={turn}", data=w.at_call()).text
+            else:
+                body = self.client.post(f"{w.AT_URL}?ev=digits&t={turn}", data=w.at_call(dtmfDigits=digits)).text
+            return "<GetDigits" in body
+        action = {"action": "key", "digits": digits} if digits is not None else {"action": "timeout"}
+        answer = self.client.post(
+            "/simulator/voice", json={**action, "phone": w.CALLER, "call": self.sid, "turn": str(turn)}
+        ).json
+        return answer["listen"]
+
+    def final(self):
+        if self.provider == "twilio":
+            return w.post_twilio(self.client, "/ivr/twilio/status", w.twilio_status("completed"))
+        if self.provider == "africastalking":
+            return self.client.post(w.AT_URL, data=w.at_final())
+        return self.client.post("/simulator/voice", json={"action": "hangup", "phone": w.CALLER, "call": self.sid})
+
+
+FINAL_DURATION = {"twilio": 47, "africastalking": 39, "local": None}  # the local provider reports none
+LINE_ENDINGS = {
+    # the line says goodbye after three silences at the first menu
+    "goodbye": ([None, None, None], ["language", "goodbye", "hangup"]),
+    # a confirmed opt-out: language, 9, 9 again
+    "opted_out": (["2", "9", "9"], ["language", "main", "opt_out_confirm", "opted_out", "hangup"]),
+    # three silences at a lesson's question: the engine ends the lesson, the line says goodbye
+    "lesson_no_input": (
+        ["2", "2", "1", "1", "1", None, None, None],
+        ["language", "main", "courses", "lessons", "lesson", "goodbye", "hangup"],
+    ),
+}
+
+
+@pytest.mark.parametrize("ending", sorted(LINE_ENDINGS))
+@pytest.mark.parametrize("provider", ["twilio", "africastalking", "local"])
+def test_a_call_the_line_ended_is_completed_by_the_final_status(provider, ending, client, clock):
+    from core.signals import call_finished
+
+    keys, path = LINE_ENDINGS[ending]
+    finished = []
+
+    def receiver(sender, now):
+        finished.append((sender.id, sender.status))
+
+    phone = Phone(provider, client)
+    phone.start()
+    listening = [phone.key(digits) for digits in keys]
+    assert listening == [True] * (len(keys) - 1) + [False]  # the line hangs up after the last one
+    session = db.session.scalars(select(CallSession)).one()
+    assert session.status == CallStatus.IN_PROGRESS  # the line hung up; the provider has not said so yet
+    call_finished.connect(receiver)
+    try:
+        answer = phone.final()
+        phone.final()  # a second final notification changes nothing
+    finally:
+        call_finished.disconnect(receiver)
+    assert answer.status_code == 200
+    db.session.expire_all()
+    session = db.session.scalars(select(CallSession)).one()
+    assert (session.status, session.duration_seconds, session.ended_at) == (
+        CallStatus.COMPLETED, FINAL_DURATION[provider], clock.now,
+    )  # fmt: skip
+    assert [node for _, node in session.path] == path
+    assert finished == [(session.id, CallStatus.COMPLETED)]
+    assert _listener().opted_out is (ending == "opted_out")
+
+
+def test_an_africastalking_campaign_call_the_line_ended_is_completed_by_the_final_request(client, catalog, clock):
+    """An outbound lesson call on Africa's Talking (correlated by sessionId): the lesson, the campaign menu, 9 and
+    9 again; the line hangs up; AT's final ``isActive=0`` request (``direction=Outbound``) completes the record."""
+    from core.signals import call_finished
+    from ivr.outbound import start_call
+
+    listener = Listener(phone=w.CALLER, language="fr", created_at=clock.now)
+    db.session.add(listener)
+    db.session.flush()
+    lesson = catalog.course("child-labour").lessons[0]
+    entry = {"entry": "lesson", "course_id": "child-labour", "lesson_id": lesson.id}
+    session = start_call(listener, entry, clock.now, provider="africastalking")
+    session.provider_call_id = "ATVId_out"  # what the sender stores from AT's answer to the call request
+    db.session.commit()
+    call = {"sessionId": "ATVId_out", "direction": "Outbound"}
+    finished = []
+
+    def receiver(sender, now):
+        finished.append((sender.id, sender.status))
+
+    client.post(w.AT_URL, data=w.at_call(**call))
+    for turn, key in enumerate(("1", "1", "2", "9"), start=1):  # continue, Awa, Moussa, 9 at the campaign menu
+        body = client.post(f"{w.AT_URL}?ev=digits&t={turn}", data=w.at_call(dtmfDigits=key, **call)).text
+    assert body == w.at_gather(P("opt-out-confirm"), turn=5)
+    body = client.post(f"{w.AT_URL}?ev=digits&t=5", data=w.at_call(dtmfDigits="9", **call)).text
+    assert body == w.at_end(P("opted-out"))
+    call_finished.connect(receiver)
+    try:
+        answer = client.post(w.AT_URL, data=w.at_final(**call))
+    finally:
+        call_finished.disconnect(receiver)
+    assert answer.text == w.AT_EMPTY
+    db.session.expire_all()
+    done = db.session.get(CallSession, session.id)
+    assert (done.status, done.duration_seconds, float(done.cost), done.currency) == (
+        CallStatus.COMPLETED, 39, 147.44, "XOF",
+    )  # fmt: skip
+    assert [node for _, node in done.path] == [
+        "queued", "lesson", "campaign_end", "opt_out_confirm", "opted_out", "hangup",
+    ]  # fmt: skip
+    assert finished == [(session.id, CallStatus.COMPLETED)] and _listener().opted_out

@@ -14,7 +14,7 @@ from content.loader import ContentError
 from core.db import db
 from listeners.models import LessonProgress, Listener, ProgressStatus
 
-bp = Blueprint("web", __name__, template_folder="templates")
+bp = Blueprint("web", __name__, template_folder="templates", static_folder="static", static_url_path="/assets")
 log = logging.getLogger(__name__)
 
 

@@ -39,6 +39,7 @@ STATUS_WORDS = {
     "goodbye": "au revoir",
     "sorry": "problème technique",
     "rejected": "appel refusé, rappel gratuit",
+    "status": "appel terminé",  # the answer to a final status
 }
 IN_CALL = "en ligne"  # a node with no word of its own
 NUMBER_ACTIONS = ("dial", "missed")  # the actions that start from the number typed in the page

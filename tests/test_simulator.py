@@ -114,7 +114,7 @@ def test_an_unknown_final_status_word_gets_the_polite_end(client, clock):
 
 def test_ring_and_hang_up_schedules_the_free_callback(client, clock):
     turn = _voice(client, action="missed", phone="76 12 34 56")
-    assert turn["ended"] and turn["lines"] == []
+    assert turn["ended"] and turn["lines"] == [] and turn["status_text"] == "appel terminé"
     assert turn["callback"] == "Appel manqué : Kalanso vous rappelle gratuitement vers 10:00 (Africa/Bamako)."
     session = db.session.scalars(select(CallSession)).one()
     assert (session.direction, session.status, session.phone) == (Direction.INBOUND, CallStatus.NO_ANSWER, PHONE)

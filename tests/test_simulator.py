@@ -88,7 +88,7 @@ def test_status_words_are_french(client, clock):
     assert _voice(client, action="key", digits="1", call=call, phone=PHONE)["status_text"] == "leçon"
 
 
-def test_a_call_the_line_ended_is_completed_when_the_final_status_arrives(client, clock):
+def test_a_call_the_line_ended_is_completed_when_the_final_status_arrives(backend, client, clock):
     call = _voice(client, action="dial", phone=PHONE)["call"]
     for _ in range(3):  # silence, silence, silence: the polite goodbye
         turn = _voice(client, action="timeout", call=call, phone=PHONE)
@@ -112,7 +112,7 @@ def test_an_unknown_final_status_word_gets_the_polite_end(client, clock):
 # --- a missed call ---------------------------------------------------------------------------------
 
 
-def test_ring_and_hang_up_schedules_the_free_callback(client, clock):
+def test_ring_and_hang_up_schedules_the_free_callback(backend, client, clock):
     turn = _voice(client, action="missed", phone="76 12 34 56")
     assert turn["ended"] and turn["lines"] == [] and turn["status_text"] == "appel terminé"
     assert turn["callback"] == "Appel manqué : Kalanso vous rappelle gratuitement vers 10:00 (Africa/Bamako)."
@@ -212,7 +212,7 @@ def test_an_unanswered_campaign_call_is_retried(word, status, provider_word, cli
     assert client.get("/simulator/incoming", query_string={"phone": PHONE}).get_json() == {"call": None}
 
 
-def test_no_answer_every_time_ends_in_the_sms_fallback(client, clock, campaign_call, drain):
+def test_no_answer_every_time_ends_in_the_sms_fallback(backend, client, clock, campaign_call, drain):
     now = NOW
     for _attempt in range(3):
         delivery = campaign_call(now)

@@ -2,6 +2,7 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+# make run HOST=0.0.0.0 PORT=5101: serve on another address or port
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 export FLASK_APP := app
@@ -38,7 +39,7 @@ content-check: install ## Validate the courses and report audio coverage
 audio: install ## Generate the missing French audio (offline eSpeak NG; skips unchanged files)
 	$(BIN)/flask content audio
 
-run: install db-upgrade audio content-check ## Install, migrate, make French audio, check content, serve on :5000 (+ scheduler)
+run: install db-upgrade audio content-check ## Install, migrate, make audio, check content, serve on HOST:PORT (default 127.0.0.1:5000; make run PORT=5101)
 	$(BIN)/flask dev --host $(HOST) --port $(PORT)
 
 test: install-dev ## Install and run lint, the layer contracts and the whole test suite

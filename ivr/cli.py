@@ -39,6 +39,15 @@ def call_command(phone: str) -> None:
             turn = {**_send({"action": "key", "digits": key, "phone": phone, "call": call_id}), "call": call_id}
             if turn["ended"]:
                 break
+    if turn["call"]:  # the line ended the call: its final status follows, as a provider would send it
+        _send(
+            {
+                "action": "status",
+                "status": "busy" if turn["rejected"] else "completed",
+                "phone": phone,
+                "call": turn["call"],
+            }
+        )
     click.echo("(fin de l'appel)")
 
 

@@ -1,5 +1,9 @@
 """The simulator: ``/simulator`` in a browser, a phone driving the real voice service through the
 ``local`` provider (same menus, engine, progress and call records as Twilio and Africa's Talking).
+
+The page acts like a provider: it sends each action (``providers.local.voice.parse``), the final status
+of a call the line ended, and what became of a call we placed (answered, declined, no answer, busy).
+Recordings are given relative to the page, so they play from whatever host and port served it.
 """
 
 from __future__ import annotations
@@ -12,14 +16,37 @@ from sqlalchemy import select
 from core.clock import utcnow
 from core.db import db, with_retry
 from core.events import CallEvent
-from core.phones import InvalidPhone, normalize_phone
+from core.phones import InvalidPhone, mask_phone, normalize_phone
 from core.vocabulary import CallStatus, Direction
 from ivr import service
-from ivr.models import CallSession
+from ivr.models import CallbackStatus, CallSession, MissedCallCallback
+from providers.local import numbers
 from providers.local import voice as local
 
 bp = Blueprint("simulator", __name__, template_folder="templates")
 log = logging.getLogger(__name__)
+
+# Where the caller is, for the status line: the menus' node names in the trainers' words.
+STATUS_WORDS = {
+    "language": "choix de la langue",
+    "main": "menu principal",
+    "courses": "liste des cours",
+    "lessons": "liste des leçons",
+    "lesson": "leçon",
+    "campaign_end": "fin de la leçon",
+    "end": "fin de l'appel",
+    "opted_out": "désinscription",
+    "goodbye": "au revoir",
+    "sorry": "problème technique",
+    "rejected": "appel refusé, rappel gratuit",
+    "status": "appel terminé",  # the answer to a final status
+}
+IN_CALL = "en ligne"  # a node with no word of its own
+NUMBER_ACTIONS = ("dial", "missed")  # the actions that start from the number typed in the page
+
+
+def status_words(node: str) -> str:
+    return STATUS_WORDS.get(node, IN_CALL)
 
 
 @bp.before_request
@@ -35,8 +62,15 @@ def page():
 
 @bp.post("/simulator/voice")
 def voice():
-    """One phone action (dial, answer, key, timeout, hangup) → the voice turn as JSON."""
+    """One phone action (dial, key, timeout, hangup, missed; answer or a final status for a call we placed)
+    → the voice turn as JSON. A number that is not a Mali number gets 400 and a French message."""
     data = request.get_json(silent=True) or request.form.to_dict()
+    if isinstance(data, dict) and data.get("action") in NUMBER_ACTIONS:
+        raw = str(data.get("phone") or "")
+        phone, message = numbers.checked(raw)
+        if phone is None:
+            log.info("simulator: %s refused, not a Mali number: %s", data["action"], mask_phone(raw))
+            return jsonify(error=message), 400
     event: CallEvent | None = None
     try:
         event = local.parse(data)
@@ -50,12 +84,16 @@ def voice():
         db.session.rollback()
         log.exception("simulator: voice turn failed")
         turn = service.apology()
-    return jsonify(local.render(turn, event))
+    out = local.render(turn, event, audio_base="")
+    out["status_text"] = status_words(turn.node)
+    if isinstance(data, dict) and data.get("action") == "missed" and turn.node == "status":
+        out["callback"] = _callback_note(str(data.get("phone") or ""))
+    return jsonify(out)
 
 
 @bp.get("/simulator/incoming")
 def incoming():
-    """A call we placed to this number (a missed-call callback, a campaign) that the simulator may answer."""
+    """A call we placed to this number (a missed-call callback, a campaign) that rings in the simulator."""
     try:
         phone = normalize_phone(request.args.get("phone", ""))
     except InvalidPhone:
@@ -66,4 +104,31 @@ def incoming():
         .where(CallSession.provider_call_id.is_not(None))
         .order_by(CallSession.id)
     ).first()
-    return jsonify(call=session.provider_call_id if session else None)
+    if session is None:
+        return jsonify(call=None)
+    state = session.state or {}
+    if state.get("callback_id"):
+        what = "Kalanso vous rappelle (gratuit) après votre appel manqué"
+    elif state.get("campaign_delivery_id"):
+        what = "Kalanso vous appelle pour une leçon (campagne)"
+    else:
+        what = "Kalanso vous appelle"
+    return jsonify(call=session.provider_call_id, what=what)
+
+
+def _callback_note(raw: str) -> str:
+    """After a missed call: when the line will call back, or why it will not."""
+    phone = normalize_phone(raw)
+    settings = current_app.config["KALANSO"]
+    callback = db.session.scalars(
+        select(MissedCallCallback)
+        .filter_by(phone=phone, status=CallbackStatus.PENDING)
+        .order_by(MissedCallCallback.id.desc())
+    ).first()
+    if callback is None:
+        return (
+            "Appel manqué enregistré, mais aucun rappel n'est prévu "
+            "(rappel désactivé, limite du jour atteinte ou numéro désinscrit)."
+        )
+    local_time = callback.due_at.astimezone(settings.tz)
+    return f"Appel manqué : Kalanso vous rappelle gratuitement vers {local_time:%H:%M} ({settings.timezone})."

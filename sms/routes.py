@@ -18,14 +18,16 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
+from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request, url_for
 
 from core.clock import utcnow
 from core.db import with_retry
 from core.events import DeliveryReport, IncomingSms
-from core.phones import InvalidPhone, normalize_phone
+from core.phones import mask_phone
 from providers.africastalking import sms as at_sms
+from providers.local import numbers as local_numbers
 from providers.local import sms as local_sms
+from providers.local import voice as local_voice
 from providers.twilio import signature
 from providers.twilio import sms as twilio_sms
 from providers.webhooks import provider_webhook
@@ -79,21 +81,28 @@ def at_delivery(secret: str):
 @bp.get("/simulator/sms")
 def simulator_page():
     _simulator_only()
-    return render_template("sms/simulator.html")
+    voice_on = local_voice.enabled(current_app.config["KALANSO"]) and "simulator" in current_app.blueprints
+    return render_template("sms/simulator.html", voice_url=url_for("simulator.page") if voice_on else None)
 
 
 @bp.post("/simulator/sms/send")
 def simulator_send():
-    """JSON ``{phone, text}`` → ``{phone, replies: [{id, body, encoding, segments, status}]}``."""
+    """JSON ``{phone, text}`` → ``{phone, replies: [{id, body, encoding, segments, status}]}``; a number that is
+    not a Mali number, or no text, gets 400 and a French message (the number as typed; logs masked)."""
     _simulator_only()
-    data = request.get_json(silent=True) or {}
-    event = local_sms.parse_incoming(data)
-    phone = _phone_or_none(event.phone if event else "")
-    if event is None or phone is None:
-        return jsonify(error="Give a phone number (e.g. +223 76 12 34 56) and a text."), 400
+    data = request.get_json(silent=True)
+    data = data if isinstance(data, dict) else {}
+    raw = str(data.get("phone") or "")
+    phone, message = local_numbers.checked(raw)
+    if phone is None:
+        log.info("simulator: text refused, not a Mali number: %s", mask_phone(raw))
+        return jsonify(error=message), 400
+    event = local_sms.parse_incoming({**data, "phone": phone})
+    if event is None:
+        return jsonify(error="Écrivez le texte du SMS avant d'envoyer."), 400
     replies = _receive(event)
     if replies is None:
-        return jsonify(error="The line could not record this text (database unavailable): try again."), 503
+        return jsonify(error="Le SMS n'a pas pu être enregistré (base de données indisponible) : réessayez."), 503
     return jsonify(phone=phone, replies=[_as_json(m) for m in replies])
 
 
@@ -101,9 +110,9 @@ def simulator_send():
 def simulator_messages():
     """The conversation with one number, oldest first (``?phone=...&after=<message id>``)."""
     _simulator_only()
-    phone = _phone_or_none(request.args.get("phone", ""))
+    phone, message = local_numbers.checked(request.args.get("phone", ""))
     if phone is None:
-        return jsonify(error="Give a phone number (e.g. +223 76 12 34 56)."), 400
+        return jsonify(error=message), 400
     after = request.args.get("after", "0")
     since_id = int(after) if after.isascii() and after.isdigit() and len(after) <= 9 else 0  # a row id, bounded
     rows = outbound.conversation(phone, since_id=since_id)
@@ -117,9 +126,9 @@ def simulator_delivery():
     report = local_sms.parse_report(request.get_json(silent=True) or {})
     message = _report(report)
     if message is _NOT_RECORDED:
-        return jsonify(error="The report could not be recorded (database unavailable): try again."), 503
+        return jsonify(error="Le rapport n'a pas pu être enregistré (base de données indisponible) : réessayez."), 503
     if message is None:
-        return jsonify(error="No simulator message with this id, or an unknown status."), 404
+        return jsonify(error="Aucun message du simulateur avec ce numéro, ou un statut inconnu."), 404
     return jsonify(_as_json(message))
 
 
@@ -172,13 +181,6 @@ def _verify_at(secret: str) -> None:
 def _simulator_only() -> None:
     if not local_sms.simulator_enabled(current_app.config["KALANSO"], debug=current_app.debug):
         abort(404)
-
-
-def _phone_or_none(raw: str) -> str | None:
-    try:
-        return normalize_phone(raw)
-    except InvalidPhone:
-        return None
 
 
 def _twiml(status: int = 200) -> Response:

@@ -56,8 +56,8 @@ def test_dial_choose_and_hang_up_mid_lesson(client, catalog, clock):
 def test_bad_requests_get_a_polite_end(client, clock):
     turn = _voice(client, action="key", digits="1", call="SIMnope")
     assert turn["ended"] and turn["lines"][0]["text"] == prompt("sorry").text("fr")
-    turn = _voice(client, action="dial", phone="not a phone")
-    assert turn["ended"] and turn["node"] == "sorry"
+    response = client.post("/simulator/voice", json={"action": "dial", "phone": "not a phone"})
+    assert response.status_code == 400 and "« not a phone » n'est pas un numéro du Mali" in response.get_json()["error"]
     assert _voice(client, action="fly")["ended"]
 
 
@@ -116,3 +116,5 @@ def test_flask_simulate_call_ends_at_goodbye(runner, clock):
     assert result.exit_code == 0, result.output
     assert prompt("goodbye").text("fr") in result.output
     assert result.output.rstrip().endswith("(fin de l'appel)")
+    session = db.session.scalars(select(CallSession)).one()  # the line ended it; the final status followed
+    assert (session.status, session.provider_status) == (CallStatus.COMPLETED, "completed")

@@ -14,7 +14,7 @@ from content.loader import ContentError
 from core.db import db
 from listeners.models import LessonProgress, Listener, ProgressStatus
 
-bp = Blueprint("web", __name__, template_folder="templates")
+bp = Blueprint("web", __name__, template_folder="templates", static_folder="static", static_url_path="/assets")
 log = logging.getLogger(__name__)
 
 
@@ -43,12 +43,16 @@ def index():
     completions = db.session.scalar(
         select(func.count()).select_from(LessonProgress).where(LessonProgress.status == ProgressStatus.COMPLETED)
     )
+    from providers.local import sms as local_sms
     from providers.local import voice as local_voice
 
     simulator_url = url_for("simulator.page") if local_voice.enabled(settings) else None
+    sms_on = local_sms.simulator_enabled(settings, debug=current_app.debug) and "sms" in current_app.blueprints
+    sms_simulator_url = url_for("sms.simulator_page") if sms_on else None
     return render_template(
         "web/index.html",
         simulator_url=simulator_url,
+        sms_simulator_url=sms_simulator_url,
         settings=settings,
         courses=courses,
         audio=audio,

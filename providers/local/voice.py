@@ -1,9 +1,19 @@
 """The built-in simulator's voice provider: JSON in, JSON out, nothing leaves the machine.
 
-The browser simulator (``/simulator``) and ``flask simulate call`` send actions
-(``dial``, ``key``, ``timeout``, ``hangup``, and ``answer`` for a call we placed) and get each
-voice turn back as JSON: the texts to show, the recordings to play, and whether to listen for a key.
-Outbound calls (missed-call callbacks, campaigns) are "placed" by queueing them for the simulator.
+The browser simulator (``/simulator``) and ``flask simulate call`` send actions and get each voice turn
+back as JSON: the texts to show, the recordings to play, and whether to listen for a key.
+
+- ``dial``: the listener calls the line; ``key``, ``timeout`` (a silence), ``hangup`` (the listener hangs up:
+  the final status ``completed``);
+- ``missed``: the listener rings and hangs up before the answer (a missed call: the final status
+  ``no-answer`` of a call the line never answered, which schedules the free callback);
+- for a call we placed (missed-call callback, campaign), which rings in the simulator: ``answer``, or the
+  final status a provider would report instead (``status`` = ``no-answer``, ``busy``, or ``declined``,
+  which a provider reports as ``busy`` — Twilio: a callee who rejects the call gives ``busy``);
+- ``status`` = ``completed``: the final status a provider sends once the line itself ended the call
+  (goodbye after silences, opt-out, end of a campaign call).
+
+Outbound calls are "placed" by queueing them for the simulator (``LocalDialer``).
 """
 
 from __future__ import annotations
@@ -22,6 +32,14 @@ from providers.base import CallPlaceResult, OutboundCall, parse_turn
 
 NAME = "local"
 HANGUP_WORD = "hangup"
+MISSED_WORD = "no-answer"
+# the final statuses the simulator reports, in the simulator's (Twilio-like) words -> ours
+FINAL_STATUS: dict[str, CallStatus] = {
+    "completed": CallStatus.COMPLETED,
+    "no-answer": CallStatus.NO_ANSWER,
+    "busy": CallStatus.BUSY,
+    "declined": CallStatus.BUSY,
+}
 
 
 def enabled(settings: Settings) -> bool:
@@ -37,7 +55,9 @@ def parse(data: dict[str, Any]) -> CallEvent:
     phone = fields.phone(str(data.get("phone", "")), "phone")
     call_id = fields.ident(str(data.get("call", "")), "call")
     if action == "dial":
-        return CallStarted(CallRef(NAME, f"SIM{uuid.uuid4().hex}", phone, Direction.INBOUND))
+        return CallStarted(CallRef(NAME, new_call_id(), phone, Direction.INBOUND))
+    if action == "missed":  # rang and hung up before the line answered: only the final status arrives
+        return CallUpdate(CallRef(NAME, new_call_id(), phone, Direction.INBOUND), CallStatus.NO_ANSWER, MISSED_WORD)
     if not call_id:
         raise ValueError("no call id")
     if action == "answer":  # the simulator picks up a call we placed
@@ -50,20 +70,42 @@ def parse(data: dict[str, Any]) -> CallEvent:
         return NoKeys(call)
     if action == "hangup":
         return CallUpdate(call, CallStatus.COMPLETED, HANGUP_WORD)
+    if action == "status":
+        word = fields.word(str(data.get("status", "")), "status").lower()
+        if word not in FINAL_STATUS:
+            raise ValueError(f"unknown call status {fields.shown(word)}")
+        return CallUpdate(call, FINAL_STATUS[word], word)
     raise ValueError(f"unknown action {fields.shown(action)}")
 
 
-def render(turn: VoiceTurn, event: CallEvent | None) -> dict[str, Any]:
+def new_call_id() -> str:
+    return f"SIM{uuid.uuid4().hex}"
+
+
+def render(turn: VoiceTurn, event: CallEvent | None, *, audio_base: str | None = None) -> dict[str, Any]:
+    """The turn as the simulator's JSON. ``audio_base``: the address the recordings are fetched from
+    (``""``: relative to the page that asks, so that they follow the host and port it was served from);
+    ``None`` keeps the absolute ``PUBLIC_BASE_URL`` addresses (the terminal simulator shows those)."""
     return {
         "call": event.call.provider_call_id if event is not None else None,
         "node": turn.node,
-        "lines": [{"text": u.text, "lang": u.lang, "stem": u.stem, "audio_url": u.audio_url} for u in turn.say],
+        "lines": [
+            {"text": u.text, "lang": u.lang, "stem": u.stem, "audio_url": _rebased(u.audio_url, audio_base)}
+            for u in turn.say
+        ],
         "listen": turn.gather is not None,
         "timeout_seconds": turn.gather.timeout_seconds if turn.gather else None,
         "rejected": turn.reject,
         "ended": turn.gather is None,
         "turn": turn.turn,
     }
+
+
+def _rebased(url: str | None, base: str | None) -> str | None:
+    public = current_app.config["KALANSO"].public_base_url
+    if url is None or base is None or not url.startswith(public + "/"):
+        return url
+    return base + url[len(public) :]
 
 
 class LocalDialer:

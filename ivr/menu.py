@@ -338,6 +338,7 @@ _HANDLERS = {
     "campaign_end": _campaign_end,
     "opt_out_confirm": _opt_out_confirm,
 }
+MENU_NODES = frozenset(_HANDLERS) | {"lesson"}  # where a caller can be between turns
 
 
 def _choice(entries, key: str):

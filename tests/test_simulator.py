@@ -88,6 +88,13 @@ def test_status_words_are_french(client, clock):
     assert _voice(client, action="key", digits="1", call=call, phone=PHONE)["status_text"] == "leçon"
 
 
+def test_every_menu_node_has_its_french_status_words():
+    from ivr.menu import MENU_NODES
+    from ivr.simulator import STATUS_WORDS
+
+    assert MENU_NODES - set(STATUS_WORDS) == set()
+
+
 def test_a_call_the_line_ended_is_completed_when_the_final_status_arrives(backend, client, clock):
     call = _voice(client, action="dial", phone=PHONE)["call"]
     for _ in range(3):  # silence, silence, silence: the polite goodbye

@@ -291,7 +291,10 @@ def test_a_lesson_started_by_voice_is_finished_by_sms_and_counts_once(backend, c
         replies = Line("africastalking", client, wire).text("Non")  # the second question, by SMS
     finally:
         lesson_completed.receivers.clear()
-    assert replies[-1].endswith("Lecon terminée ! Score : 2/2. Envoyez QUIZ pour continuer.")
+    assert replies[-1].endswith(
+        "Lecon terminée. Vous avez 2 bonnes réponses sur 2.\n"
+        "Cours terminé ! Envoyez QUIZ pour le cours suivant : L'argent."
+    )
     row = db.session.scalars(select(LessonProgress)).one()
     assert (row.status, row.completed_channel, row.score) == ("completed", Channel.SMS, 2)
     answers = db.session.scalars(select(QuizAnswer).order_by(QuizAnswer.id)).all()

@@ -91,6 +91,7 @@ class Line:
 
     def __init__(self, provider: str, client, wire: list[tuple[str, str]]):
         self.provider, self.client, self.wire, self.n = provider, client, wire, 0
+        self.now = NOW  # the sender's clock (the routes' clock is patched by the `wire` fixture)
 
     def text(self, body: str, phone: str = PHONE) -> list[str]:
         before = len(self.wire)
@@ -110,7 +111,7 @@ class Line:
             assert response.status_code == 200
             replies = [r["body"] for r in response.get_json()["replies"]]
         assert self.wire[before:] == [], "a webhook must never call the provider"
-        send_outbox(current_app._get_current_object())
+        send_outbox(current_app._get_current_object(), self.now)
         sent = self.wire[before:]
         if replies is not None:
             assert replies == [b for _, b in sent]
@@ -339,3 +340,55 @@ def test_a_provider_retry_of_the_same_incoming_text_is_handled_once(client, wire
     drain()
     assert len(wire) == 1
     assert db.session.scalar(select(func.count()).select_from(Message).filter_by(direction="inbound")) == 1
+
+
+HINT_FR = "Kalanso : vous avez arreté nos messages. Envoyez START pour reprendre."
+
+
+def test_a_listener_opted_out_by_voice_gets_one_resume_hint_a_day_through_the_sender(line, monkeypatch):
+    from datetime import timedelta
+
+    from listeners.service import find_or_create_listener, opt_out
+
+    person = find_or_create_listener(PHONE, NOW)
+    person.language = "fr"
+    opt_out(person, NOW, "voice")  # key 9 on a call: no SMS confirmation
+    db.session.commit()
+    assert line.text("QUIZ") == [HINT_FR]  # sent by the sender although the listener is opted out
+    for text in ("1", "bonjour", "AIDE", "QUIZ"):
+        assert line.text(text) == [], text  # once in 24 hours
+    later = NOW + timedelta(hours=24, minutes=1)
+    monkeypatch.setattr("sms.routes.utcnow", lambda: later)
+    line.now = later
+    assert line.text("oui") == [HINT_FR]
+    assert line.text("oui") == []
+    rows = outbound_rows()
+    assert [(r.purpose, r.created_at) for r in rows] == [("resume_hint", NOW), ("resume_hint", later)]
+    assert listener().opted_out
+    assert db.session.scalar(select(func.count()).select_from(QuizAnswer)) == 0
+    assert line.text("START") == [RESTARTED_FR]
+    assert not listener().opted_out
+
+
+def test_an_sms_stop_counts_as_the_days_hint_and_the_bambara_hint_names_the_opt_in_word(line, monkeypatch):
+    from datetime import timedelta
+
+    assert line.text("BANNI") == [STOPPED_BM]
+    assert line.text("KALAN") == []  # the confirmation just said how to come back
+    monkeypatch.setattr("sms.routes.utcnow", lambda: NOW + timedelta(days=2))
+    line.now = NOW + timedelta(days=2)
+    assert line.text("KALAN") == ["Kalanso: i ye an ka cikanw dabila. SEGINNI ci ka segin."]
+    assert line.text("seginni") == ["Kalanso: i ni segin! KALAN ci ka kalan kè."]
+
+
+def test_quiz_after_a_lesson_starts_the_next_lesson_not_the_course_list(line):
+    line.text("QUIZ 1")
+    line.text("1")
+    line.text("2")  # child-labour done (one lesson in the fixtures): the next course is offered
+    assert line.text("QUIZ")[0].startswith("Lecon : Épargner un peu chaque semaine")
+    assert line.text("STOP") == [STOPPED_FR]
+    assert line.text("START") == [RESTARTED_FR]
+    assert line.text("PROGRES") == [
+        "Kalanso : vous avez terminé 1 lecons sur 2. Votre score total est de 2 sur 2. "
+        "En cours : Épargner un peu chaque semaine."
+    ]

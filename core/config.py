@@ -71,7 +71,7 @@ class Settings:
     sms_max_segments: int = 3  # SMS_MAX_SEGMENTS: longest SMS text allowed, in segments
     sms_opt_out_word_bm: str = "BANNI"  # SMS_OPT_OUT_WORD_BM: the Bambara opt-out keyword
     sms_opt_in_word_bm: str = "SEGINNI"  # SMS_OPT_IN_WORD_BM: the Bambara opt-in keyword
-    sms_lesson_budget_segments: int = 10  # SMS_LESSON_BUDGET_SEGMENTS: `flask content check` warns above it
+    sms_lesson_budget_segments: int = 14  # SMS_LESSON_BUDGET_SEGMENTS: `flask content check` warns above it
     sms_keywords_file: str = ""  # SMS_KEYWORDS_FILE: empty = sms/keywords.yaml
     missed_call_callback: bool = True  # call back a listener who rang and hung up
     missed_call_delay_seconds: int = 30
@@ -266,7 +266,7 @@ def _sms_settings(get) -> dict:
         "sms_max_segments": int(raw),
         "sms_opt_out_word_bm": words["SMS_OPT_OUT_WORD_BM"],
         "sms_opt_in_word_bm": words["SMS_OPT_IN_WORD_BM"],
-        "sms_lesson_budget_segments": _int(get, "SMS_LESSON_BUDGET_SEGMENTS", 10, 1, 100),
+        "sms_lesson_budget_segments": _int(get, "SMS_LESSON_BUDGET_SEGMENTS", 14, 1, 100),
         "sms_keywords_file": keywords_file,
     }
 

@@ -56,9 +56,9 @@ def on_starting(server) -> None:
     try:
         settings = load_settings()
         try:  # the SMS keyword table is the one other thing create_app refuses to start with
-            Keywords.from_file(settings.sms_keywords_file or None, opt_out_word_bm=settings.sms_opt_out_word_bm)
+            Keywords.from_settings(settings)
         except KeywordError as exc:
-            raise ConfigError(f"SMS_KEYWORDS_FILE / SMS_OPT_OUT_WORD_BM: {exc}") from exc
+            raise ConfigError(f"SMS_KEYWORDS_FILE / SMS_OPT_OUT_WORD_BM / SMS_OPT_IN_WORD_BM: {exc}") from exc
     except ConfigError as exc:
         print(f"Kalanso configuration error: {exc}", file=sys.stderr, flush=True)
         if server.pidfile is not None:

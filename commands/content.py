@@ -56,6 +56,28 @@ def _channel_problems(catalog) -> list[str]:
     return [f"SMS: {p}" for p in course_problems(catalog, settings, keywords) + text_problems(settings)]
 
 
+def _sms_cost_report(catalog) -> None:
+    """Each lesson's SMS cost in segments per language, walked with right answers; a warning above the budget."""
+    from sms.authoring import lesson_costs
+
+    settings = current_app.config["KALANSO"]
+    budget = settings.sms_lesson_budget_segments
+    costs = lesson_costs(catalog, settings)
+    click.echo("")
+    click.echo(f"SMS cost per lesson (segments, right answers; budget {budget}: SMS_LESSON_BUDGET_SEGMENTS)")
+    click.echo(f"  {'lesson':<48}" + "".join(f"{lang:>6}" for lang in LANGUAGES))
+    for c in costs:
+        click.echo(f"  {c.course_id + ' › ' + c.lesson_id:<48}" + "".join(f"{c.segments[g]:>6}" for g in LANGUAGES))
+    click.echo(f"  {'whole curriculum':<48}" + "".join(f"{sum(c.segments[g] for c in costs):>6}" for g in LANGUAGES))
+    for c in costs:
+        for lang in LANGUAGES:
+            if c.segments[lang] > budget:
+                click.echo(
+                    f"WARNING {c.course_id} › {c.lesson_id} [{lang}] costs {c.segments[lang]} SMS segments, "
+                    f"over the budget of {budget}: give its long texts a shorter `sms` text (content/README.md)"
+                )
+
+
 def _voice_report(audio_dir: Path, list_missing: bool) -> None:
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -124,6 +146,8 @@ def check(courses_dir: Path, audio_dir: Path, list_missing: bool) -> None:
                 if list_missing:
                     for stem in report.missing:
                         click.echo(f"  missing {report.language}/{stem}.wav (or .mp3)")
+        if not errors:
+            _sms_cost_report(catalog)
         _voice_report(audio_dir, list_missing)
         click.echo("")
         configured = _contacts()

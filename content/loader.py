@@ -38,6 +38,7 @@ QUESTION_KEYS = {"id", "type", "text", "audio", "options", "feedback"}
 OPTION_KEYS = {"text", "correct"}
 FEEDBACK_KEYS = {"correct", "wrong"}
 ID_PATTERN = "letters, digits, '-' or '_'"
+SMS_KEY = "sms"  # in a chunk's, question's or feedback's text: a shorter text for the SMS line
 
 
 class ContentError(Exception):
@@ -90,12 +91,13 @@ class _Reader:
                 ok = False
         return ok
 
-    def texts(self, where: str, value: Any) -> dict[str, str] | None:
+    def texts(self, where: str, value: Any, *, sms: bool = False) -> dict[str, str] | None:
         if not isinstance(value, Mapping):
             self.error(where, f"expected a text per language ({', '.join(LANGUAGES)}), got {_kind(value)}")
             return None
         out: dict[str, str] = {}
-        for key in sorted(set(map(str, value)) - set(LANGUAGES)):
+        allowed = set(LANGUAGES) | ({SMS_KEY} if sms else set())
+        for key in sorted(set(map(str, value)) - allowed):
             self.error(where, f"unknown key '{key}' (languages are {', '.join(LANGUAGES)})")
         for lang in LANGUAGES:
             text = value.get(lang)
@@ -120,9 +122,38 @@ class _Reader:
         self.error(where, f"audio: expected a recording name or one per language, got {_kind(value)}")
         return {lang: default for lang in LANGUAGES}
 
-    def localized(self, where: str, value: Any, audio: dict[str, str]) -> Localized | None:
-        texts = self.texts(where, value)
-        return Localized(texts=texts, audio=audio) if texts is not None else None
+    def localized(self, where: str, value: Any, audio: dict[str, str], *, sms: bool = False) -> Localized | None:
+        texts = self.texts(where, value, sms=sms)
+        if texts is None:
+            return None
+        shorter = self.sms(where, value.get(SMS_KEY), texts) if sms else {}
+        return Localized(texts=texts, audio=audio, sms=shorter)
+
+    def sms(self, where: str, value: Any, texts: dict[str, str]) -> dict[str, str]:
+        """The shorter SMS texts of a text (optional, per language): each must be shorter than the text."""
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            self.error(where, f"sms: expected a shorter text per language, got {_kind(value)}")
+            return {}
+        out: dict[str, str] = {}
+        for key in sorted(set(map(str, value)) - set(LANGUAGES)):
+            self.error(where, f"sms: unknown key '{key}' (languages are {', '.join(LANGUAGES)})")
+        for lang in LANGUAGES:
+            if lang not in value:
+                continue
+            text = value[lang]
+            if not isinstance(text, str) or not text.strip():
+                self.error(where, f"sms '{lang}': expected a text, got {_kind(text)}")
+                continue
+            filled, problems = fill(" ".join(text.split()), lang, self.contacts)
+            for problem in problems:
+                self.error(where, f"sms '{lang}': {problem}")
+            if len(filled) >= len(texts[lang]):
+                self.error(where, f"sms '{lang}': must be shorter than the text it replaces")
+                continue
+            out[lang] = filled
+        return out
 
     def course(self, data: Any) -> Course | None:
         if not isinstance(data, Mapping):
@@ -220,7 +251,7 @@ class _Reader:
         audio = self.audio(where, data.get("audio"), f"{cid}/{lid}/{iid}")
         if kind == "chunk":
             ok = self.check_keys(where, data, CHUNK_KEYS, ("text",))
-            body = self.localized(f"{where} › text", data.get("text"), audio)
+            body = self.localized(f"{where} › text", data.get("text"), audio, sms=True)
             return Chunk(id=iid, body=body) if ok and body is not None else None
         if kind == "question":
             return self.question(where, iid, data, audio)
@@ -229,7 +260,7 @@ class _Reader:
 
     def question(self, where: str, iid: str, data: Mapping, audio: dict[str, str]) -> Question | None:
         ok = self.check_keys(where, data, QUESTION_KEYS, ("text", "options", "feedback"))
-        prompt = self.localized(f"{where} › text", data.get("text"), audio)
+        prompt = self.localized(f"{where} › text", data.get("text"), audio, sms=True)
         options_data = data.get("options")
         options: list[Option] = []
         if not isinstance(options_data, list) or not 2 <= len(options_data) <= 4:
@@ -267,7 +298,7 @@ class _Reader:
             for key in FEEDBACK_KEYS:
                 if key in feedback:
                     fb_audio = {lang: f"{stem}-{key}" for lang, stem in audio.items()}
-                    fb[key] = self.localized(f"{where} › feedback {key}", feedback[key], fb_audio)
+                    fb[key] = self.localized(f"{where} › feedback {key}", feedback[key], fb_audio, sms=True)
         if not ok or prompt is None or fb["correct"] is None or fb["wrong"] is None:
             return None
         return Question(

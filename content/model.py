@@ -21,14 +21,20 @@ class Localized:
     """One text in every language, plus the recording that speaks it.
 
     ``audio`` maps a language to a recording *stem*: a path under ``content/audio/<lang>/`` without
-    its extension (``.wav`` or ``.mp3`` both count).
+    its extension (``.wav`` or ``.mp3`` both count). ``sms`` holds, for some languages, a shorter text
+    that the SMS line sends instead (the voice line always says ``texts``).
     """
 
     texts: dict[str, str]
     audio: dict[str, str]
+    sms: dict[str, str] = field(default_factory=dict)
 
     def text(self, lang: str) -> str:
         return self.texts[lang]
+
+    def sms_text(self, lang: str) -> str:
+        """What the SMS line sends: the shorter ``sms`` text when there is one, else the text."""
+        return self.sms.get(lang) or self.texts[lang]
 
     def recording(self, lang: str) -> str:
         return self.audio[lang]

@@ -69,7 +69,9 @@ class Settings:
     secret_key_generated: bool = False
     sms_transliterate: bool = True  # SMS_TRANSLITERATE: Bambara and French letters rewritten into GSM-7
     sms_max_segments: int = 3  # SMS_MAX_SEGMENTS: longest SMS text allowed, in segments
-    sms_opt_out_word_bm: str = "DABILA"  # SMS_OPT_OUT_WORD_BM: the Bambara opt-out keyword
+    sms_opt_out_word_bm: str = "BANNI"  # SMS_OPT_OUT_WORD_BM: the Bambara opt-out keyword
+    sms_opt_in_word_bm: str = "SEGINNI"  # SMS_OPT_IN_WORD_BM: the Bambara opt-in keyword
+    sms_lesson_budget_segments: int = 14  # SMS_LESSON_BUDGET_SEGMENTS: `flask content check` warns above it
     sms_keywords_file: str = ""  # SMS_KEYWORDS_FILE: empty = sms/keywords.yaml
     missed_call_callback: bool = True  # call back a listener who rang and hung up
     missed_call_delay_seconds: int = 30
@@ -248,16 +250,23 @@ def _sms_settings(get) -> dict:
     raw = get("SMS_MAX_SEGMENTS", "3")
     if not raw.isdigit() or not 1 <= int(raw) <= 10:
         raise ConfigError(f"SMS_MAX_SEGMENTS must be a whole number from 1 to 10, got {raw!r}")
-    word = get("SMS_OPT_OUT_WORD_BM", "DABILA")
-    if not word or len(word.split()) != 1 or not any(c.isalpha() for c in word):
-        raise ConfigError(f"SMS_OPT_OUT_WORD_BM must be one word, got {word!r}")
+    words = {}
+    for name, default in (("SMS_OPT_OUT_WORD_BM", "BANNI"), ("SMS_OPT_IN_WORD_BM", "SEGINNI")):
+        word = get(name, default)
+        if not word or len(word.split()) != 1 or not any(c.isalpha() for c in word):
+            raise ConfigError(f"{name} must be one word, got {word!r}")
+        words[name] = word
+    if words["SMS_OPT_OUT_WORD_BM"].casefold() == words["SMS_OPT_IN_WORD_BM"].casefold():
+        raise ConfigError("SMS_OPT_OUT_WORD_BM and SMS_OPT_IN_WORD_BM must be different words")
     keywords_file = get("SMS_KEYWORDS_FILE")
     if keywords_file and not Path(keywords_file).is_file():
         raise ConfigError(f"SMS_KEYWORDS_FILE: no such file {keywords_file!r}")
     return {
         "sms_transliterate": flag in _TRUE,
         "sms_max_segments": int(raw),
-        "sms_opt_out_word_bm": word,
+        "sms_opt_out_word_bm": words["SMS_OPT_OUT_WORD_BM"],
+        "sms_opt_in_word_bm": words["SMS_OPT_IN_WORD_BM"],
+        "sms_lesson_budget_segments": _int(get, "SMS_LESSON_BUDGET_SEGMENTS", 14, 1, 100),
         "sms_keywords_file": keywords_file,
     }
 

@@ -63,6 +63,7 @@ PRIORITY_OF_PURPOSE = {
     Purpose.REPLY: Priority.REPLY,
     Purpose.OPT_OUT_CONFIRMATION: Priority.REPLY,
     Purpose.OPT_IN_CONFIRMATION: Priority.REPLY,
+    Purpose.RESUME_HINT: Priority.REPLY,
     Purpose.OTHER: Priority.REPLY,
     Purpose.CALLBACK: Priority.CALLBACK,
     Purpose.CAMPAIGN: Priority.CAMPAIGN,

@@ -45,7 +45,8 @@ class MessageStatus(enum.StrEnum):
 
 
 class Purpose(enum.StrEnum):
-    """Why an outbound message or call exists. Only the two consent confirmations may reach an opted-out listener."""
+    """Why an outbound message or call exists. Only the two consent confirmations and the resume hint may reach
+    an opted-out listener (``REACHES_OPTED_OUT``)."""
 
     REPLY = "reply"
     OPT_OUT_CONFIRMATION = "opt_out_confirmation"
@@ -53,7 +54,12 @@ class Purpose(enum.StrEnum):
     CAMPAIGN = "campaign"
     CALLBACK = "callback"
     OTHER = "other"
+    RESUME_HINT = "resume_hint"  # to an opted-out listener who texted: how to opt back in (at most once a day)
 
 
 CONSENT_CONFIRMATIONS = frozenset({Purpose.OPT_OUT_CONFIRMATION, Purpose.OPT_IN_CONFIRMATION})
 """The only purposes that may be sent to a listener who opted out."""
+
+REACHES_OPTED_OUT = CONSENT_CONFIRMATIONS | {Purpose.RESUME_HINT}
+"""What the sender may send to a listener who opted out: the consent confirmations and the resume hint
+(``sms.outbound.may_send`` lets the hint through at most once in 24 hours)."""

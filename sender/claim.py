@@ -30,10 +30,10 @@ from sqlalchemy import and_, bindparam, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from core.outbox import _OUTCOME_COLUMNS, OutboxItem, OutboxStatus, Outcome, outcome_of
-from core.vocabulary import CONSENT_CONFIRMATIONS, Channel
+from core.vocabulary import REACHES_OPTED_OUT, Channel
 
 OUTBOX = OutboxItem.__table__
-_CONFIRMATIONS = [p.value for p in CONSENT_CONFIRMATIONS]
+_CONFIRMATIONS = [p.value for p in REACHES_OPTED_OUT]  # the consent rule: these reach an opted-out listener
 
 CLAIMED_COLUMNS = (
     *_OUTCOME_COLUMNS,

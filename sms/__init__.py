@@ -16,11 +16,9 @@ def init_app(app: Flask) -> None:
 
     settings = app.config["KALANSO"]
     try:
-        app.extensions[KEYWORDS_KEY] = Keywords.from_file(
-            settings.sms_keywords_file or None, opt_out_word_bm=settings.sms_opt_out_word_bm
-        )
+        app.extensions[KEYWORDS_KEY] = Keywords.from_settings(settings)
     except KeywordError as exc:
-        raise ConfigError(f"SMS_KEYWORDS_FILE / SMS_OPT_OUT_WORD_BM: {exc}") from exc
+        raise ConfigError(f"SMS_KEYWORDS_FILE / SMS_OPT_OUT_WORD_BM / SMS_OPT_IN_WORD_BM: {exc}") from exc
     app.register_blueprint(bp)
     if "sms" not in simulate_cli.commands:
         simulate_cli.add_command(sms_command)

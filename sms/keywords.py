@@ -3,7 +3,8 @@
 Pure (no Flask, no database). Words are compared after ``engine.normalize`` (no case, accents,
 punctuation; Bambara letters as their older spellings), so ``ARRÊT``, ``arret!`` and ``Arret``
 are the same word. The table comes from ``sms/keywords.yaml`` (or ``SMS_KEYWORDS_FILE``) plus the
-Bambara opt-out word (``SMS_OPT_OUT_WORD_BM``).
+Bambara opt-out and opt-in words (``SMS_OPT_OUT_WORD_BM``, ``SMS_OPT_IN_WORD_BM``); its ``languages``
+section lists the words that choose a language after ``LANGUE`` / ``KAN`` (1 = Bambara, 2 = French).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from engine.answers import normalize
 
 ACTIONS = ("stop", "start", "quiz", "help", "language", "progress")
 LANGUAGE_TAGS = ("any", "fr", "bm")
+CONSENT_ACTIONS = ("stop", "start")  # words no course text may contain (sms.authoring)
+LANGUAGES_SECTION = "languages"
 DEFAULT_FILE = Path(__file__).with_name("keywords.yaml")
 
 
@@ -33,14 +36,19 @@ class Command:
 
 
 class Keywords:
-    def __init__(self, table: Mapping[str, tuple[str, str | None]]):
+    def __init__(self, table: Mapping[str, tuple[str, str | None]], languages: Mapping[str, str] | None = None):
         self.table = dict(table)  # normalised word -> (action, language)
+        self.languages = dict(languages or {})  # normalised word -> language (after LANGUE / KAN)
 
     @classmethod
-    def from_mapping(cls, data: object, *, opt_out_word_bm: str = "", source: str = "keywords") -> Keywords:
+    def from_mapping(
+        cls, data: object, *, opt_out_word_bm: str = "", opt_in_word_bm: str = "", source: str = "keywords"
+    ) -> Keywords:
         if not isinstance(data, Mapping):
             raise KeywordError(f"{source}: expected a mapping of actions to words")
         table: dict[str, tuple[str, str | None]] = {}
+        data = dict(data)
+        languages = _languages(data.pop(LANGUAGES_SECTION, None), source)
 
         def add(action: str, tag: str, raw: object) -> None:
             word = normalize(str(raw))
@@ -63,19 +71,32 @@ class Keywords:
                     add(action, tag, raw)
         if opt_out_word_bm:
             add("stop", "bm", opt_out_word_bm)
+        if opt_in_word_bm:
+            add("start", "bm", opt_in_word_bm)
         missing = [a for a in ACTIONS if a not in {v[0] for v in table.values()}]
         if missing:
             raise KeywordError(f"{source}: no keyword for {', '.join(missing)}")
-        return cls(table)
+        return cls(table, languages)
 
     @classmethod
-    def from_file(cls, path: Path | str | None = None, *, opt_out_word_bm: str = "") -> Keywords:
+    def from_file(
+        cls, path: Path | str | None = None, *, opt_out_word_bm: str = "", opt_in_word_bm: str = ""
+    ) -> Keywords:
         path = Path(path) if path else DEFAULT_FILE
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8"))
         except (OSError, yaml.YAMLError) as exc:
             raise KeywordError(f"{path}: cannot read the keywords ({exc.__class__.__name__})") from exc
-        return cls.from_mapping(data, opt_out_word_bm=opt_out_word_bm, source=str(path))
+        return cls.from_mapping(data, opt_out_word_bm=opt_out_word_bm, opt_in_word_bm=opt_in_word_bm, source=str(path))
+
+    @classmethod
+    def from_settings(cls, settings) -> Keywords:
+        """The deployment's table: ``SMS_KEYWORDS_FILE`` (or the shipped one) and the Bambara consent words."""
+        return cls.from_file(
+            settings.sms_keywords_file or None,
+            opt_out_word_bm=settings.sms_opt_out_word_bm,
+            opt_in_word_bm=settings.sms_opt_in_word_bm,
+        )
 
     def route(self, text: str) -> Command | None:
         """The command a text starts with, or None when its first word is no keyword. Never raises."""
@@ -87,3 +108,26 @@ class Keywords:
 
     def words(self, action: str) -> list[str]:
         return sorted(w for w, (a, _) in self.table.items() if a == action)
+
+    def language_of(self, word: str) -> str | None:
+        """The language a word after LANGUE / KAN chooses (``1``, ``bm``, ``bambara``... -> bm), or None."""
+        return self.languages.get(normalize(word or ""))
+
+
+def _languages(data: object, source: str) -> dict[str, str]:
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise KeywordError(f"{source}: {LANGUAGES_SECTION}: expected languages (fr, bm) with lists of words")
+    out: dict[str, str] = {}
+    for tag, words in data.items():
+        if tag not in LANGUAGE_TAGS[1:] or not isinstance(words, list):
+            raise KeywordError(f"{source}: {LANGUAGES_SECTION}.{tag}: expected a list under fr or bm")
+        for raw in words:
+            word = normalize(str(raw))
+            if not word or " " in word:
+                raise KeywordError(f"{source}: {LANGUAGES_SECTION}.{tag}: {raw!r} is not one word")
+            if out.get(word, tag) != tag:
+                raise KeywordError(f"{source}: {raw!r} chooses both {out[word]} and {tag}")
+            out[word] = tag
+    return out

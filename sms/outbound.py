@@ -3,7 +3,8 @@
 ``prepare(listener_or_phone, body, now, purpose=...)`` — inside the caller's transaction: applies the
 deployment's transliteration, computes encoding and segments, refuses a text over ``SMS_MAX_SEGMENTS``
 (``MessageTooLong``), creates a ``queued`` Message row and its outbox row (``core.outbox``). It returns
-None, creating nothing, when the listener has opted out — except for the two consent confirmations. The
+None, creating nothing, when the listener has opted out — except for the two consent confirmations and the
+resume hint (``may_send``). The
 edge commits; the sender process hands the text to the provider (never a webhook) and the outcome comes
 back through ``on_outbox_outcomes``, which records provider ids and statuses on the messages in bulk.
 
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import bindparam, select, update
@@ -45,16 +46,42 @@ def _settings() -> Settings:
     return current_app.config["KALANSO"]
 
 
-def may_send(listener: Listener | None, purpose: str, *, exclude: int | None = None) -> bool:
+RESUME_HINT_EVERY = timedelta(hours=24)
+
+
+def resume_hint_due(listener: Listener, now: datetime) -> bool:
+    """Whether an opted-out listener who texts may be told how to opt back in: not if they were told in the
+    last 24 hours (a resume hint, or the opt-out confirmation, which says it too). The listener's row is
+    locked for the turn, so two texts at once see each other's hint."""
+    told = db.session.scalars(
+        select(Message.id)
+        .where(
+            Message.listener_id == listener.id,
+            Message.direction == Direction.OUTBOUND,
+            Message.purpose.in_([Purpose.RESUME_HINT.value, Purpose.OPT_OUT_CONFIRMATION.value]),
+            Message.status != MessageStatus.FAILED,
+            Message.created_at > now - RESUME_HINT_EVERY,
+        )
+        .limit(1)
+    ).first()
+    return told is None
+
+
+def may_send(
+    listener: Listener | None, purpose: str, *, exclude: int | None = None, now: datetime | None = None
+) -> bool:
     """Whether a message of this purpose may go to this listener now.
 
     An opted-out listener gets the opt-out confirmation (once: only while none was sent since they
-    opted out) and the opt-in confirmation; nothing else, by any code path.
+    opted out), the opt-in confirmation, and the resume hint (with ``now``: at most once in 24 hours,
+    see ``resume_hint_due``); nothing else, by any code path.
     """
     if listener is None or not listener.opted_out:
-        return True
+        return purpose != Purpose.RESUME_HINT  # the hint is for opted-out listeners only
     if purpose == Purpose.OPT_IN_CONFIRMATION:
         return True
+    if purpose == Purpose.RESUME_HINT:
+        return now is not None and resume_hint_due(listener, now)
     if purpose == Purpose.OPT_OUT_CONFIRMATION:
         since = listener.opted_out_at
         query = select(Message.id).where(
@@ -91,7 +118,7 @@ def prepare(
     settings = settings or _settings()
     listener = target if isinstance(target, Listener) else find_or_create_listener(target, now)
     phone = listener.phone
-    if not may_send(listener, purpose):
+    if not may_send(listener, purpose, now=now):
         log.info("SMS to %s not prepared: the listener opted out (%s)", mask_phone(phone), purpose)
         return None
     text = for_sms(body, transliterate=settings.sms_transliterate).strip()

@@ -64,6 +64,21 @@ def item(data, item_id):
 
 BROKEN = [
     (
+        "sms text not shorter",
+        lambda d: item(d, "small-sums")["text"].update(sms={"fr": item(d, "small-sums")["text"]["fr"] + " Oui."}),
+        "item 'small-sums' › text: sms 'fr': must be shorter than the text it replaces",
+    ),
+    (
+        "sms text in an unknown language",
+        lambda d: item(d, "small-sums")["text"].update(sms={"en": "Save."}),
+        "item 'small-sums' › text: sms: unknown key 'en' (languages are bm, fr)",
+    ),
+    (
+        "sms text on a title",
+        lambda d: lesson0(d)["title"].update(sms={"fr": "Épargne"}),
+        "lesson 'saving-a-little' › title: unknown key 'sms'",
+    ),
+    (
         "missing translation",
         lambda d: item(d, "small-sums")["text"].pop("bm"),
         "course 'money' › lesson 'saving-a-little' › item 'small-sums' › text: missing translation 'bm'",
@@ -203,3 +218,54 @@ def test_the_check_lists_the_recordings_callers_missed_most(app, runner, tmp_pat
     start = lines.index("Most-needed missing recordings (times callers heard the fallback instead)")
     assert lines[start + 1].split()[:2] == ["3", "bm/money/saving-a-little/small-sums"]
     assert lines[start + 2].split()[:2] == ["1", "bm/prompts/language-menu"]
+
+
+def test_an_option_or_a_text_containing_an_opt_out_or_opt_in_word_is_an_error(runner, courses_copy):
+    def change(d):
+        item(d, "ten-weeks")["options"][0]["text"].update(fr="500 francs, puis stop")
+        item(d, "small-sums")["text"].update(bm=item(d, "small-sums")["text"]["bm"] + " Seginni.")
+
+    edit(courses_copy, "money.yaml", change)
+    result = check(runner, courses_copy)
+    assert result.exit_code == 1
+    assert (
+        "ERROR SMS: money › saving-a-little › ten-weeks: option 1 [fr]: contains the opt-out word 'STOP': a learner "
+        "repeating it would stop by accident; use another word (or change SMS_OPT_OUT_WORD_BM / SMS_OPT_IN_WORD_BM)"
+    ) in result.output
+    assert "ERROR SMS: money › saving-a-little › small-sums [bm]: contains the opt-in word 'SEGINNI'" in result.output
+
+
+def test_the_old_bambara_opt_out_word_is_refused_because_the_lessons_use_it(tmp_path):
+    from tests.conftest import make_app
+
+    app = make_app(f"sqlite:///{tmp_path / 'x.sqlite3'}", SMS_OPT_OUT_WORD_BM="DABILA")
+    result = app.test_cli_runner().invoke(args=["content", "check", "--courses", str(COURSES_DIR)])
+    assert result.exit_code == 1
+    assert (
+        "ERROR SMS: child-labour › why-school-pays › lost-years [bm]: contains the opt-out word 'DABILA'"
+        in result.output
+    )
+
+
+def test_the_check_prints_each_lessons_sms_cost_and_warns_over_the_budget(tmp_path):
+    from sms.authoring import lesson_costs
+    from tests.conftest import make_app
+
+    app = make_app(f"sqlite:///{tmp_path / 'x.sqlite3'}", SMS_LESSON_BUDGET_SEGMENTS="12")
+    result = app.test_cli_runner().invoke(args=["content", "check", "--courses", str(COURSES_DIR)])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        costs = lesson_costs(load_catalog(COURSES_DIR), app.config["KALANSO"])
+    lines = result.output.splitlines()
+    assert "SMS cost per lesson (segments, right answers; budget 12: SMS_LESSON_BUDGET_SEGMENTS)" in lines
+    for c in costs:
+        row = next(line for line in lines if line.strip().startswith(f"{c.course_id} › {c.lesson_id} "))
+        assert row.split()[-2:] == [str(c.segments["bm"]), str(c.segments["fr"])]
+        for lang in ("bm", "fr"):
+            warning = (
+                f"WARNING {c.course_id} › {c.lesson_id} [{lang}] costs {c.segments[lang]} SMS segments, "
+                "over the budget of 12"
+            )
+            assert any(line.startswith(warning) for line in lines) == (c.segments[lang] > 12)
+    total = next(line for line in lines if line.strip().startswith("whole curriculum"))
+    assert total.split()[-2:] == [str(sum(c.segments[g] for c in costs)) for g in ("bm", "fr")]

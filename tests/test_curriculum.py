@@ -262,3 +262,30 @@ def test_contact_settings_are_known_to_the_content():
         "KALANSO_CONTACT_HELPLINE",
         "KALANSO_CONTACT_FIELD_AGENT",
     ]
+
+
+def _sentences(text: str) -> list[str]:
+    return [s.strip() for s in re.split(r"(?<=[.?!])\s+", text) if s.strip()]
+
+
+def test_shorter_sms_texts_are_one_sms_and_bambara_ones_only_cut_whole_sentences():
+    from sms.encoding import cost, for_sms
+
+    found = 0
+    for course in CATALOG:
+        for where, text in localized_texts(course):
+            for lang, short in text.sms.items():
+                found += 1
+                assert len(short) < len(text.text(lang)), where
+                assert cost(for_sms(short, transliterate=True)).segments <= 2, where
+                if lang == "bm":  # never new Bambara for SMS: whole sentences of the reviewed text
+                    assert set(_sentences(short)) <= set(_sentences(text.text(lang))), where
+    assert found >= 8
+
+
+def test_no_course_text_contains_an_opt_out_or_opt_in_word():
+    from sms.authoring import consent_word_problems
+    from sms.keywords import Keywords
+
+    keywords = Keywords.from_file(opt_out_word_bm="BANNI", opt_in_word_bm="SEGINNI")
+    assert [p for course in CATALOG for p in consent_word_problems(course, keywords)] == []

@@ -291,7 +291,10 @@ def test_a_lesson_started_by_voice_is_finished_by_sms_and_counts_once(backend, c
         replies = Line("africastalking", client, wire).text("Non")  # the second question, by SMS
     finally:
         lesson_completed.receivers.clear()
-    assert replies[-1].endswith("Lecon terminée ! Score : 2/2. Envoyez QUIZ pour continuer.")
+    assert replies[-1].endswith(
+        "Lecon terminée. Vous avez 2 bonnes réponses sur 2.\n"
+        "Cours terminé ! Envoyez QUIZ pour le cours suivant : L'argent."
+    )
     row = db.session.scalars(select(LessonProgress)).one()
     assert (row.status, row.completed_channel, row.score) == ("completed", Channel.SMS, 2)
     answers = db.session.scalars(select(QuizAnswer).order_by(QuizAnswer.id)).all()
@@ -309,3 +312,29 @@ def test_a_listener_left_mid_chunk_by_voice_hears_that_chunk_by_sms(client, wire
     replies = Line("twilio", client, wire).text("2")
     assert replies[0].startswith("Lecon : Épargner un peu chaque semaine\nFatoumata vend")
     assert db.session.scalar(select(func.count()).select_from(QuizAnswer)) == 0  # "2" was not taken as an answer
+
+
+def test_eight_texts_at_once_from_an_opted_out_listener_get_one_resume_hint(backend, app, make_listener, monkeypatch):
+    from tests.test_races import _in_threads
+
+    monkeypatch.setattr("sms.routes.utcnow", lambda: NOW)
+    person = make_listener(phone=PHONE, language="fr")
+    opt_out(person, NOW, "voice")
+    person_id = person.id
+    db.session.commit()
+
+    def text(n):
+        def job(client):
+            params = twilio_inbound("QUIZ", PHONE, f"SMh{n:031d}")
+            return client.post("/sms/twilio", data=params, headers=sign("/sms/twilio", params)).status_code
+
+        return job
+
+    assert _in_threads(app, [text(n) for n in range(8)]) == [200] * 8
+    db.session.expire_all()
+    hints = db.session.scalars(
+        select(Message).filter_by(listener_id=person_id, direction="outbound", purpose=Purpose.RESUME_HINT)
+    ).all()
+    assert len(hints) == 1
+    inbound = db.session.scalar(select(func.count()).select_from(Message).filter_by(direction="inbound"))
+    assert inbound == 8

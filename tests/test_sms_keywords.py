@@ -10,7 +10,7 @@ from content.model import Option
 from engine import parse_choice
 from sms.keywords import Command, KeywordError, Keywords
 
-KEYWORDS = Keywords.from_file(opt_out_word_bm="DABILA")
+KEYWORDS = Keywords.from_file(opt_out_word_bm="BANNI", opt_in_word_bm="SEGINNI")
 
 
 @pytest.mark.parametrize(
@@ -21,7 +21,8 @@ KEYWORDS = Keywords.from_file(opt_out_word_bm="DABILA")
         ("ARRET", "stop", "fr", ()),
         ("ARRÊT", "stop", "fr", ()),
         ("  arrêt !!", "stop", "fr", ()),
-        ("Dabila", "stop", "bm", ()),
+        ("Banni", "stop", "bm", ()),
+        ("SEGINNI", "start", "bm", ()),
         ("START", "start", None, ()),
         ("Reprendre", "start", "fr", ()),
         ("QUIZ", "quiz", "fr", ()),
@@ -51,10 +52,31 @@ def test_other_texts_are_no_keyword(text):
     assert KEYWORDS.route(text) is None
 
 
-def test_the_bambara_opt_out_word_is_configurable():
-    table = Keywords.from_file(opt_out_word_bm="Ban")
+def test_the_bambara_opt_out_and_opt_in_words_are_configurable():
+    table = Keywords.from_file(opt_out_word_bm="Ban", opt_in_word_bm="Segin")
     assert table.route("BAN") == Command("stop", "bm", ())
-    assert table.route("Dabila") is None
+    assert table.route("segin") == Command("start", "bm", ())
+    assert table.route("Banni") is None and table.route("Dabila") is None
+
+
+@pytest.mark.parametrize(
+    ("word", "language"),
+    [
+        ("1", "bm"),
+        ("2", "fr"),
+        ("BM", "bm"),
+        ("bambara", "bm"),
+        ("Bamanankan", "bm"),
+        ("fr", "fr"),
+        ("Français", "fr"),
+        ("tubabukan", "fr"),
+        ("3", None),
+        ("", None),
+        ("en", None),
+    ],
+)
+def test_the_words_after_langue_choose_a_language_as_the_voice_line_does(word, language):
+    assert KEYWORDS.language_of(word) == language
 
 
 @pytest.mark.parametrize(
@@ -66,6 +88,8 @@ def test_the_bambara_opt_out_word_is_configurable():
         ({"stop": {"fr": ["STOP"]}, "help": {"fr": ["stop"]}}, "keyword of both stop and help"),
         ({"stop": {"fr": ["two words"]}}, "is not one word"),
         ({"stop": {"fr": ["STOP"]}}, "no keyword for start, quiz"),
+        ({"stop": {"fr": ["STOP"]}, "languages": {"bm": ["1"], "fr": ["1"]}}, "'1' chooses both bm and fr"),
+        ({"stop": {"fr": ["STOP"]}, "languages": {"en": ["EN"]}}, "expected a list under fr or bm"),
     ],
 )
 def test_a_bad_keyword_table_is_refused_with_the_reason(data, message):

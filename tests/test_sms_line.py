@@ -91,6 +91,7 @@ class Line:
 
     def __init__(self, provider: str, client, wire: list[tuple[str, str]]):
         self.provider, self.client, self.wire, self.n = provider, client, wire, 0
+        self.now = NOW  # the sender's clock (the routes' clock is patched by the `wire` fixture)
 
     def text(self, body: str, phone: str = PHONE) -> list[str]:
         before = len(self.wire)
@@ -110,7 +111,7 @@ class Line:
             assert response.status_code == 200
             replies = [r["body"] for r in response.get_json()["replies"]]
         assert self.wire[before:] == [], "a webhook must never call the provider"
-        send_outbox(current_app._get_current_object())
+        send_outbox(current_app._get_current_object(), self.now)
         sent = self.wire[before:]
         if replies is not None:
             assert replies == [b for _, b in sent]
@@ -172,21 +173,22 @@ def outbound_rows() -> list[Message]:
 
 
 HELP_FR = (
-    "Kalanso : QUIZ pour apprendre, LANGUE pour changer de langue, PROGRES pour vos lecons, "
+    "Kalanso : QUIZ pour apprendre, PROGRES pour vos lecons, LANGUE 1 bambara, LANGUE 2 francais, "
     "* pour revoir la question, ARRET pour ne plus rien recevoir."
 )
 HELP_BM = (
-    "Kalanso: KALAN ka kalan kè, KAN ka kan falen, TAASIRA ka i ka kalanw lajè, * ka nyininkali kura, DABILA ka dabila."
+    "Kalanso: KALAN ka kalan kè, TAASIRA ka i ka kalansenw lajè, KAN 1 bamanankan, KAN 2 tubabukan, "
+    "* ka nyininkali kura, BANNI ka dabila."
 )
 COURSES_FR = "Choisissez un cours, répondez par son numéro :\n1) Le travail des enfants\n2) L'argent"
 COURSES_BM = "Kalan dò sugandi, a nimòrò ci:\n1) Denmisènw ka baara\n2) Wari"
 WELCOME_FR = "Bienvenue sur Kalanso ! Apprenez par SMS, gratuitement."
-LANGUAGE_FR = "Langue : francais. Envoyez LANGUE BM pour le bambara."
-LANGUAGE_BM = "Kan: bamanankan. LANGUE FR ci ka tubabukan ta."
-PROGRESS_FR = "Kalanso : 0 lecon(s) terminée(s) sur 2."
-PROGRESS_BM = "Kalanso: i ye kalan 0 ban 2 la."
+LANGUAGE_FR = "Langue : francais. Pour le bambara, envoyez LANGUE 1."
+LANGUAGE_BM = "Kan: bamanankan. Tubabukan kama, KAN 2 ci."
+PROGRESS_FR = "Kalanso : vous n'avez pas encore terminé de lecon."
+PROGRESS_BM = "Kalanso: i ma kalansen si ban fòlò."
 STOPPED_FR = "Kalanso : vous ne recevrez plus de messages ni d'appels. Envoyez START pour revenir."
-STOPPED_BM = "Kalanso: cikan ni wele si tèna na i ma tugun. START ci ka segin."
+STOPPED_BM = "Kalanso: cikan ni wele si tèna na i ma tugun. SEGINNI ci ka segin."
 RESTARTED_FR = "Kalanso : bon retour ! Envoyez QUIZ pour apprendre."
 
 
@@ -208,7 +210,13 @@ RESTARTED_FR = "Kalanso : bon retour ! Envoyez QUIZ pour apprendre."
         ("STOP", [STOPPED_FR], "fr", True),
         ("ARRET", [STOPPED_FR], "fr", True),
         ("Arrêt !", [STOPPED_FR], "fr", True),
-        ("DABILA", [STOPPED_BM], "bm", True),
+        ("BANNI", [STOPPED_BM], "bm", True),
+        ("Banni !", [STOPPED_BM], "bm", True),
+        ("DABILA", [WELCOME_FR + "\n" + COURSES_FR], "fr", False),  # a word the lessons use: no opt-out
+        ("SEGINNI", [COURSES_BM], "bm", False),  # the Bambara opt-in word: not opted out, carry on learning
+        ("LANGUE 1", [LANGUAGE_BM], "bm", False),  # 1 = Bambara, 2 = French, as on the voice line
+        ("LANGUE 2", [LANGUAGE_FR], "fr", False),
+        ("KAN 2", [LANGUAGE_FR], "fr", False),
         ("START", [COURSES_FR], "fr", False),  # not opted out: carry on learning
         ("REPRENDRE", [COURSES_FR], "fr", False),
         ("bonjour", [WELCOME_FR + "\n" + COURSES_FR], "fr", False),
@@ -256,7 +264,9 @@ def test_a_full_lesson_quiz_by_sms(backend, line, catalog):
         + to_sms(f"Question 2/2 : {QUESTION_TEXT['moussa-saturday', 'fr']}\n1) Oui\n2) Non\nRépondez 1 ou 2.")
     ]
     assert line.text("1") == [
-        to_sms(q2.feedback_wrong.text("fr")) + "\nLecon terminée ! Score : 1/2. Envoyez QUIZ pour continuer."
+        to_sms(q2.feedback_wrong.text("fr"))
+        + "\nLecon terminée. Vous avez 1 bonnes réponses sur 2."
+        + "\nCours terminé ! Envoyez QUIZ pour le cours suivant : L'argent."
     ]
     row = db.session.scalars(select(LessonProgress)).one()
     assert (row.status, row.score, row.total, row.completed_channel, row.completed_at) == (
@@ -271,7 +281,7 @@ def test_a_full_lesson_quiz_by_sms(backend, line, catalog):
         ("awa-at-the-mine", "oui !", "1", True, True, Channel.SMS),
         ("moussa-saturday", "1", "1", False, True, Channel.SMS),
     ]
-    assert line.text("PROGRES") == ["Kalanso : 1 lecon(s) terminée(s) sur 2."]
+    assert line.text("PROGRES") == ["Kalanso : vous avez terminé 1 lecons sur 2. Votre score total est de 1 sur 2."]
     started = line.text("2")  # outside a lesson, a number picks a course from the list
     assert started[0].startswith("Lecon : Épargner un peu chaque semaine\nFatoumata vend des beignets")
     assert started[-1].endswith("1) 500 francs\n2) 5 000 francs\n3) 50 000 francs\nRépondez 1, 2 ou 3.")
@@ -279,13 +289,12 @@ def test_a_full_lesson_quiz_by_sms(backend, line, catalog):
     assert money.status == ProgressStatus.IN_PROGRESS
 
 
-def test_unclear_answers_get_a_hint_and_the_question_again_counted_once(line, catalog):
-    catalog.lesson("child-labour", "what-is-child-labour").items[1]
+def test_unclear_answers_get_a_one_sms_hint_with_the_options_only(line, catalog):
     line.text("QUIZ 1")
-    question = to_sms(f"Question 1/2 : {QUESTION_TEXT['awa-at-the-mine', 'fr']}\n1) Oui\n2) Non\nRépondez 1 ou 2.")
-    hint = "Réponse non comprise. Répondez par le numéro de votre choix : 1 ou 2."
+    hint = "Réponse non comprise. Répondez 1 ou 2 :\n1) Oui\n2) Non"
     for unclear in ("peut-être", "7", "", "zzz"):  # the third miss in a row does not end anything by SMS
-        assert line.text(unclear) == [f"{hint}\n{question}"]
+        assert line.text(unclear) == [hint]
+    assert {(r.segments, r.encoding) for r in outbound_rows()[2:]} == {(1, "GSM-7")}
     assert db.session.scalar(select(func.count()).select_from(QuizAnswer)) == 0
     line.text("Oui")
     line.text("*")  # repeat
@@ -331,3 +340,55 @@ def test_a_provider_retry_of_the_same_incoming_text_is_handled_once(client, wire
     drain()
     assert len(wire) == 1
     assert db.session.scalar(select(func.count()).select_from(Message).filter_by(direction="inbound")) == 1
+
+
+HINT_FR = "Kalanso : vous avez arreté nos messages. Envoyez START pour reprendre."
+
+
+def test_a_listener_opted_out_by_voice_gets_one_resume_hint_a_day_through_the_sender(line, monkeypatch):
+    from datetime import timedelta
+
+    from listeners.service import find_or_create_listener, opt_out
+
+    person = find_or_create_listener(PHONE, NOW)
+    person.language = "fr"
+    opt_out(person, NOW, "voice")  # key 9 on a call: no SMS confirmation
+    db.session.commit()
+    assert line.text("QUIZ") == [HINT_FR]  # sent by the sender although the listener is opted out
+    for text in ("1", "bonjour", "AIDE", "QUIZ"):
+        assert line.text(text) == [], text  # once in 24 hours
+    later = NOW + timedelta(hours=24, minutes=1)
+    monkeypatch.setattr("sms.routes.utcnow", lambda: later)
+    line.now = later
+    assert line.text("oui") == [HINT_FR]
+    assert line.text("oui") == []
+    rows = outbound_rows()
+    assert [(r.purpose, r.created_at) for r in rows] == [("resume_hint", NOW), ("resume_hint", later)]
+    assert listener().opted_out
+    assert db.session.scalar(select(func.count()).select_from(QuizAnswer)) == 0
+    assert line.text("START") == [RESTARTED_FR]
+    assert not listener().opted_out
+
+
+def test_an_sms_stop_counts_as_the_days_hint_and_the_bambara_hint_names_the_opt_in_word(line, monkeypatch):
+    from datetime import timedelta
+
+    assert line.text("BANNI") == [STOPPED_BM]
+    assert line.text("KALAN") == []  # the confirmation just said how to come back
+    monkeypatch.setattr("sms.routes.utcnow", lambda: NOW + timedelta(days=2))
+    line.now = NOW + timedelta(days=2)
+    assert line.text("KALAN") == ["Kalanso: i ye an ka cikanw dabila. SEGINNI ci ka segin."]
+    assert line.text("seginni") == ["Kalanso: i ni segin! KALAN ci ka kalan kè."]
+
+
+def test_quiz_after_a_lesson_starts_the_next_lesson_not_the_course_list(line):
+    line.text("QUIZ 1")
+    line.text("1")
+    line.text("2")  # child-labour done (one lesson in the fixtures): the next course is offered
+    assert line.text("QUIZ")[0].startswith("Lecon : Épargner un peu chaque semaine")
+    assert line.text("STOP") == [STOPPED_FR]
+    assert line.text("START") == [RESTARTED_FR]
+    assert line.text("PROGRES") == [
+        "Kalanso : vous avez terminé 1 lecons sur 2. Votre score total est de 2 sur 2. "
+        "En cours : Épargner un peu chaque semaine."
+    ]

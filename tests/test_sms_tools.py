@@ -95,6 +95,10 @@ def test_an_unreachable_provider_fails_the_batch_without_raising():
         ("SMS_MAX_SEGMENTS", "0", "SMS_MAX_SEGMENTS must be a whole number from 1 to 10"),
         ("SMS_MAX_SEGMENTS", "three", "SMS_MAX_SEGMENTS"),
         ("SMS_OPT_OUT_WORD_BM", "two words", "SMS_OPT_OUT_WORD_BM must be one word"),
+        ("SMS_OPT_IN_WORD_BM", "a b", "SMS_OPT_IN_WORD_BM must be one word"),
+        ("SMS_OPT_IN_WORD_BM", "Banni", "SMS_OPT_OUT_WORD_BM and SMS_OPT_IN_WORD_BM must be different words"),
+        ("SMS_LESSON_BUDGET_SEGMENTS", "0", "SMS_LESSON_BUDGET_SEGMENTS"),
+        ("SMS_LESSON_BUDGET_SEGMENTS", "lots", "SMS_LESSON_BUDGET_SEGMENTS"),
         ("SMS_KEYWORDS_FILE", "/nope/keywords.yaml", "SMS_KEYWORDS_FILE: no such file"),
     ],
 )

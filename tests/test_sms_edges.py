@@ -292,7 +292,7 @@ def test_a_lesson_started_by_voice_is_finished_by_sms_and_counts_once(backend, c
     finally:
         lesson_completed.receivers.clear()
     assert replies[-1].endswith(
-        "Lecon terminée. Vous avez 2 bonnes réponses sur 2.\n"
+        "Lecon terminée. Bonnes réponses : 2 sur 2.\n"
         "Cours terminé ! Envoyez QUIZ pour le cours suivant : L'argent."
     )
     row = db.session.scalars(select(LessonProgress)).one()

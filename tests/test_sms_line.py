@@ -265,7 +265,7 @@ def test_a_full_lesson_quiz_by_sms(backend, line, catalog):
     ]
     assert line.text("1") == [
         to_sms(q2.feedback_wrong.text("fr"))
-        + "\nLecon terminée. Vous avez 1 bonnes réponses sur 2."
+        + "\nLecon terminée. Bonnes réponses : 1 sur 2."
         + "\nCours terminé ! Envoyez QUIZ pour le cours suivant : L'argent."
     ]
     row = db.session.scalars(select(LessonProgress)).one()
@@ -281,7 +281,7 @@ def test_a_full_lesson_quiz_by_sms(backend, line, catalog):
         ("awa-at-the-mine", "oui !", "1", True, True, Channel.SMS),
         ("moussa-saturday", "1", "1", False, True, Channel.SMS),
     ]
-    assert line.text("PROGRES") == ["Kalanso : vous avez terminé 1 lecons sur 2. Votre score total est de 1 sur 2."]
+    assert line.text("PROGRES") == ["Kalanso : lecons terminées : 1 sur 2. Bonnes réponses : 1 sur 2."]
     started = line.text("2")  # outside a lesson, a number picks a course from the list
     assert started[0].startswith("Lecon : Épargner un peu chaque semaine\nFatoumata vend des beignets")
     assert started[-1].endswith("1) 500 francs\n2) 5 000 francs\n3) 50 000 francs\nRépondez 1, 2 ou 3.")
@@ -389,6 +389,6 @@ def test_quiz_after_a_lesson_starts_the_next_lesson_not_the_course_list(line):
     assert line.text("STOP") == [STOPPED_FR]
     assert line.text("START") == [RESTARTED_FR]
     assert line.text("PROGRES") == [
-        "Kalanso : vous avez terminé 1 lecons sur 2. Votre score total est de 2 sur 2. "
+        "Kalanso : lecons terminées : 1 sur 2. Bonnes réponses : 2 sur 2. "
         "En cours : Épargner un peu chaque semaine."
     ]

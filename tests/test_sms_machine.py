@@ -247,7 +247,7 @@ def test_after_a_lesson_the_line_says_what_comes_next(catalog):
     turn = Turn("child-labour", "what-is", Text("1"), "fr")
     assert machine.lesson_replies(ctx(), turn, steps) == [
         question.feedback_correct.text("fr"),
-        "Leçon terminée. Vous avez 1 bonnes réponses sur 2.",
+        "Leçon terminée. Bonnes réponses : 1 sur 2.",
         "Envoyez QUIZ pour la leçon suivante : Les âges.",
     ]
     last = Turn("child-labour", "ages", Text("1"), "bm")

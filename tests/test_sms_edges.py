@@ -292,8 +292,7 @@ def test_a_lesson_started_by_voice_is_finished_by_sms_and_counts_once(backend, c
     finally:
         lesson_completed.receivers.clear()
     assert replies[-1].endswith(
-        "Lecon terminée. Bonnes réponses : 2 sur 2.\n"
-        "Cours terminé ! Envoyez QUIZ pour le cours suivant : L'argent."
+        "Lecon terminée. Bonnes réponses : 2 sur 2.\nCours terminé ! Envoyez QUIZ pour le cours suivant : L'argent."
     )
     row = db.session.scalars(select(LessonProgress)).one()
     assert (row.status, row.completed_channel, row.score) == ("completed", Channel.SMS, 2)

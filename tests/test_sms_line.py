@@ -389,6 +389,5 @@ def test_quiz_after_a_lesson_starts_the_next_lesson_not_the_course_list(line):
     assert line.text("STOP") == [STOPPED_FR]
     assert line.text("START") == [RESTARTED_FR]
     assert line.text("PROGRES") == [
-        "Kalanso : lecons terminées : 1 sur 2. Bonnes réponses : 2 sur 2. "
-        "En cours : Épargner un peu chaque semaine."
+        "Kalanso : lecons terminées : 1 sur 2. Bonnes réponses : 2 sur 2. En cours : Épargner un peu chaque semaine."
     ]

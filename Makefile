@@ -40,6 +40,7 @@ audio: install ## Generate the missing French audio (offline eSpeak NG; skips un
 	$(BIN)/flask content audio
 
 run: install db-upgrade audio content-check ## Install, migrate, make audio, check content, serve on HOST:PORT (default 127.0.0.1:5000; make run PORT=5101)
+	$(BIN)/flask users bootstrap
 	$(BIN)/flask dev --host $(HOST) --port $(PORT)
 
 test: install-dev ## Install and run lint, the layer contracts and the whole test suite

@@ -85,11 +85,17 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     app.register_blueprint(simulator_bp)
     if "call" not in simulate_cli.commands:
         simulate_cli.add_command(call_command)
+    import dashboard
+    from commands.users import users_cli
+
+    dashboard.init_app(app)
+    app.cli.add_command(users_cli)
     return app
 
 
 def _import_models() -> None:
     """Every model module, so that the metadata (and Alembic) sees every table."""
+    import accounts.models  # noqa: F401
     import campaigns.models  # noqa: F401
     import core.outbox  # noqa: F401
     import ivr.models  # noqa: F401

@@ -38,7 +38,7 @@ from ivr.callbacks import callback_pending, schedule_callback
 from ivr.models import CallSession
 from listeners.models import LessonProgress, Listener, ProgressStatus
 from listeners.progress import remember, take_turn
-from listeners.service import find_or_create_listener, lock_listener, mark_locked, opt_out
+from listeners.service import find_or_create_listener, give_consent, lock_listener, mark_locked, opt_out
 
 log = logging.getLogger(__name__)
 
@@ -290,9 +290,8 @@ def _apply(step: menu.Step, listener: Listener, ctx: menu.Context, now: datetime
     out = menu.Step(step.state, step.lines, step.listen, (), step.nodes)
     for effect in step.effects:
         if isinstance(effect, menu.SetLanguage):
-            listener.language = effect.lang
-            if listener.consent_at is None:
-                listener.consent_at, listener.consent_channel = now, "voice"
+            listener.set_language(effect.lang, "voice")
+            give_consent(listener, now, "voice")
         elif isinstance(effect, menu.OptOut):
             opt_out(listener, now, "voice")
             log.info("listener %s opted out by key during a call", listener.id)

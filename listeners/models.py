@@ -48,6 +48,9 @@ class Listener(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     phone: Mapped[str] = mapped_column(String(20), unique=True)
     language: Mapped[str | None] = mapped_column(String(2))  # bm | fr | None (not chosen yet)
+    # who set the language: "voice" / "sms" (the listener chose it by phone), "default" (no choice made),
+    # "import", or "user:<id>" (someone on the dashboard); an import never overwrites a phone choice
+    language_set_by: Mapped[str] = mapped_column(String(40), default="", server_default="")
     name: Mapped[str] = mapped_column(String(200), default="")
     village: Mapped[str] = mapped_column(String(120), default="")
     commune: Mapped[str] = mapped_column(String(120), default="")
@@ -76,6 +79,12 @@ class Listener(db.Model):
             raise ValueError(f"language must be 'bm' or 'fr', got {value!r}")
         return value
 
+    def set_language(self, lang: str | None, by: str) -> None:
+        self.language, self.language_set_by = lang, by
+
+    def chose_language_by_phone(self) -> bool:
+        return self.language is not None and self.language_set_by in ("voice", "sms")
+
     def opt_out(self, now: datetime, channel: str) -> None:
         self.opted_out, self.opted_out_at, self.opted_out_channel = True, now, channel
 
@@ -88,6 +97,25 @@ class Listener(db.Model):
         from core.phones import mask_phone
 
         return f"<Listener {self.id} {mask_phone(self.phone)}>"
+
+
+class ConsentEvent(db.Model):
+    """The consent history: each consent given, opt-out and opt-in, by which channel, and by whom when it was
+    someone on the dashboard (an agent registering a listener, a manager recording an opt-out request)."""
+
+    __tablename__ = "consent_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    listener_id: Mapped[int] = mapped_column(ForeignKey("listeners.id", ondelete="CASCADE"))
+    action: Mapped[str] = mapped_column(String(12))  # consent | opt_out | opt_in
+    channel: Mapped[str] = mapped_column(String(20))  # voice | sms | import | agent | dashboard | api
+    user_id: Mapped[int | None] = mapped_column()  # accounts.models.User.id (no FK: listeners sit below accounts)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        CheckConstraint("action IN ('consent', 'opt_out', 'opt_in')", name="consent_action"),
+        Index("ix_consent_events_listener_at", "listener_id", "at"),
+    )
 
 
 class LessonProgress(db.Model):

@@ -19,7 +19,7 @@ from core.db import db
 from core.outbox import cancel_pending
 from core.phones import normalize_phone
 from core.signals import listener_opted_out
-from listeners.models import Listener
+from listeners.models import ConsentEvent, Listener
 
 
 def find_listener(phone: str) -> Listener | None:
@@ -90,25 +90,39 @@ def mark_locked(listener_id: int) -> None:
     db.session.info.setdefault(_LOCKED, set()).add(listener_id)
 
 
-def opt_out(listener: Listener, now: datetime, channel: str) -> bool:
+def opt_out(listener: Listener, now: datetime, channel: str, *, by: int | None = None) -> bool:
     """Stop all traffic to this listener at once: pending SMS and calls in the outbox are cancelled in this
     transaction, and campaigns drop their pending deliveries. True if this changed anything."""
     lock_listener(listener)
     if listener.opted_out:
         return False
     listener.opt_out(now, channel)
+    db.session.add(ConsentEvent(listener_id=listener.id, action="opt_out", channel=channel, user_id=by, at=now))
     db.session.flush()
     cancel_pending(listener.id, now)
     listener_opted_out.send(listener, now=now, channel=channel)
     return True
 
 
-def opt_in(listener: Listener, now: datetime, channel: str) -> bool:
-    """Welcome a listener back. True if they were opted out."""
-    was_out = listener.opted_out
+def opt_in(listener: Listener, now: datetime, channel: str, *, by: int | None = None) -> bool:
+    """Welcome a listener back (or record a first consent). True if they were opted out."""
+    was_out, first = listener.opted_out, listener.consent_at is None
     listener.opt_in(now, channel)
+    if was_out or first:
+        action = "opt_in" if was_out else "consent"
+        db.session.add(ConsentEvent(listener_id=listener.id, action=action, channel=channel, user_id=by, at=now))
     db.session.flush()
     return was_out
+
+
+def give_consent(listener: Listener, now: datetime, channel: str, *, by: int | None = None) -> bool:
+    """Record a first consent (the listener chose a language on a call, an agent read the consent sentence).
+    True if this is the first."""
+    if listener.consent_at is not None:
+        return False
+    listener.consent_at, listener.consent_channel = now, channel
+    db.session.add(ConsentEvent(listener_id=listener.id, action="consent", channel=channel, user_id=by, at=now))
+    return True
 
 
 def may_contact(listener: Listener | None) -> bool:

@@ -111,6 +111,7 @@ class Turn:
 @dataclass(frozen=True)
 class SetLanguage:
     lang: str
+    chosen: bool = True  # False: the default language given to a first text that did not choose one
 
 
 @dataclass(frozen=True)
@@ -143,7 +144,8 @@ def receive(state: dict[str, Any], ctx: Context, text: str) -> Outcome:
     action = command.action if command else None
     args = command.args if command else ()
     lang = ctx.language or (command.language if command else None) or ctx.default_language
-    effects: tuple[Effect, ...] = () if ctx.language else (SetLanguage(lang),)
+    chose = bool(command and command.language)
+    effects: tuple[Effect, ...] = () if ctx.language else (SetLanguage(lang, chosen=chose),)
 
     if action == "stop":
         if ctx.opted_out:  # confirmed once: a second opt-out word gets nothing

@@ -90,7 +90,7 @@ def handle_incoming(
     outcome = machine.receive(state, ctx, event.text or "")
     for effect in outcome.effects:
         if isinstance(effect, machine.SetLanguage):
-            listener.language = effect.lang
+            listener.set_language(effect.lang, "sms" if effect.chosen else "default")
         elif isinstance(effect, machine.OptOut):
             opt_out(listener, now, "sms")
         elif isinstance(effect, machine.OptIn):

@@ -26,6 +26,7 @@ from content.loader import COURSES_DIR, load_catalog
 from core.db import db
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)  # a Tuesday, 10:00 in Bamako
+pytest_plugins = ["tests.dashboard_support"]  # make_user, for the dashboard and API tests
 
 BASE_CONFIG = {
     "SECRET_KEY": "test-secret-key",
@@ -156,6 +157,7 @@ def database_url(request, sqlite_template, tmp_path) -> str:
 @pytest.fixture
 def app(database_url) -> Iterator[Flask]:
     app = make_app(database_url)
+    app.config["KALANSO_CLOCK"] = lambda: NOW  # the dashboard's clock (dashboard.access.now)
     with app.app_context():
         yield app
         db.session.remove()

@@ -16,6 +16,11 @@ from tests.conftest import _require_postgres, make_app, new_postgres_database
 
 TABLES = {
     "alembic_version",
+    "api_tokens",
+    "audit_events",
+    "consent_events",
+    "user_scopes",
+    "users",
     "audio_fallbacks",
     "call_sessions",
     "campaign_runs",

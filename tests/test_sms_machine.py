@@ -186,19 +186,20 @@ def test_the_opt_in_words_bring_an_opted_out_listener_back(lang, word):
 
 
 @pytest.mark.parametrize(
-    ("text", "lang", "replies"),
+    ("text", "lang", "chosen", "replies"),
     [
-        ("KAN", "bm", (SET["bm"],)),  # a first text chooses the keyword's own language
-        ("LANGUE", "fr", (SET["fr"],)),
-        ("DƐMƐ", "bm", (HELP["bm"],)),
-        ("bonjour", "fr", ("Bienvenue sur Kalanso ! Apprenez par SMS, gratuitement.", LIST["fr"])),
-        ("BANNI", "bm", (STOPPED["bm"],)),
+        ("KAN", "bm", True, (SET["bm"],)),  # a first text chooses the keyword's own language
+        ("LANGUE", "fr", True, (SET["fr"],)),
+        ("DƐMƐ", "bm", True, (HELP["bm"],)),
+        # no keyword: the default language, not a choice (an import may still set the listener's language)
+        ("bonjour", "fr", False, ("Bienvenue sur Kalanso ! Apprenez par SMS, gratuitement.", LIST["fr"])),
+        ("BANNI", "bm", True, (STOPPED["bm"],)),
     ],
 )
-def test_a_first_text_sets_the_language_of_its_keyword(text, lang, replies):
+def test_a_first_text_sets_the_language_of_its_keyword(text, lang, chosen, replies):
     outcome = receive(IDLE, ctx(None, first_contact=True), text)
     assert outcome.replies == replies
-    assert outcome.effects[0] == SetLanguage(lang)
+    assert outcome.effects[0] == SetLanguage(lang, chosen=chosen)
 
 
 def test_quiz_after_a_lesson_starts_the_next_one_then_the_next_course_then_lists_with_marks():

@@ -1,0 +1,56 @@
+"""Roles and what each may do. Pages and API endpoints name the permission they need
+(``dashboard.access.require``); this table is the only place that says which role holds it."""
+
+from __future__ import annotations
+
+import enum
+
+
+class Role(enum.StrEnum):
+    ADMIN = "admin"  # users and everything else
+    MANAGER = "manager"  # listeners, groups, campaigns, content review
+    AGENT = "agent"  # listeners in the places and groups assigned to them
+    VIEWER = "viewer"  # reads everything, changes nothing
+
+
+class ScopeKind(enum.StrEnum):
+    REGION = "region"
+    COMMUNE = "commune"
+    VILLAGE = "village"
+    GROUP = "group"
+
+
+class Permission(enum.StrEnum):
+    VIEW = "view"  # pages and API reads (an agent: only in scope)
+    EDIT_LISTENERS = "edit_listeners"  # profile, groups, opt-out on request
+    REGISTER = "register"  # register a listener, import a CSV
+    MANAGE_GROUPS = "manage_groups"  # create and rename groups, members
+    EXPORT = "export"  # CSV and XLSX downloads
+    API_TOKENS = "api_tokens"  # create and revoke one's own API tokens
+    MANAGE_USERS = "manage_users"  # users, roles, scopes
+
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.ADMIN: frozenset(Permission),
+    Role.MANAGER: frozenset(Permission) - {Permission.MANAGE_USERS},
+    Role.AGENT: frozenset(
+        {Permission.VIEW, Permission.EDIT_LISTENERS, Permission.REGISTER, Permission.EXPORT, Permission.API_TOKENS}
+    ),
+    Role.VIEWER: frozenset({Permission.VIEW, Permission.EXPORT}),
+}
+
+ROLE_LABELS = {  # French first; the dashboard translates them
+    Role.ADMIN: "administrateur",
+    Role.MANAGER: "responsable",
+    Role.AGENT: "agent de terrain",
+    Role.VIEWER: "lecteur",
+}
+
+
+def allowed(role: Role, permission: Permission) -> bool:
+    return permission in ROLE_PERMISSIONS[role]
+
+
+def scoped(role: Role) -> bool:
+    """Whether this role sees only the listeners in its scopes."""
+    return role is Role.AGENT

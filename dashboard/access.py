@@ -1,0 +1,109 @@
+"""Who may open what. Every dashboard and API view is wrapped in ``require(permission)``:
+
+- not signed in: a page redirects to the sign-in page; an API call gets 401 (JSON);
+- signed in without the permission: 403;
+- the API accepts only a bearer token (never the session cookie, which CSRF does not guard there).
+
+Rows an agent may not see answer 404 (``listener_or_404``): out of scope looks the same as absent.
+The permission is kept on the view (``view.permission``), so tests can check that every route has one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from functools import wraps
+
+from flask import abort, current_app, g, jsonify, request, url_for
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+from accounts import tokens
+from accounts.models import User
+from accounts.roles import Permission, allowed
+from accounts.scope import listener_clause, visible_listener
+from core.clock import utcnow
+from core.db import db
+from listeners.models import Listener
+
+
+def now() -> datetime:
+    """The time as the dashboard sees it: ``KALANSO_CLOCK`` in the app's config when set (tests), else the clock."""
+    clock = current_app.config.get("KALANSO_CLOCK")
+    return clock() if clock is not None else utcnow()
+
+
+def me() -> User:
+    """The signed-in user, or the API token's user (inside a ``require``d view)."""
+    return g.get("api_token_user") or current_user._get_current_object()
+
+
+def _token_user() -> User | None:
+    """``Authorization: Bearer <token>``: the token's active user, or None."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    user = tokens.authenticate(token.strip(), now())
+    if user is not None:
+        db.session.commit()  # the token's last use (at most once a minute)
+    return user
+
+
+def api_request() -> bool:
+    return request.path.startswith("/api/")
+
+
+def require(permission: Permission) -> Callable:
+    def decorate(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            if api_request():
+                g.api_token_user = _token_user()
+                if g.api_token_user is None:
+                    response = jsonify(error="unauthorized", message="A valid API token is required.")
+                    response.status_code = 401
+                    response.headers["WWW-Authenticate"] = 'Bearer realm="kalanso"'
+                    return response
+                if not allowed(g.api_token_user.role, permission):
+                    return jsonify(error="forbidden", message="This token's user may not do this."), 403
+            else:
+                if not current_user.is_authenticated:
+                    return current_app.login_manager.unauthorized()
+                if not allowed(current_user.role, permission):
+                    abort(403)
+            return view(*args, **kwargs)
+
+        wrapped.permission = permission
+        return wrapped
+
+    return decorate
+
+
+def scope():
+    """The signed-in user's WHERE clause on listeners."""
+    return listener_clause(me())
+
+
+def listener_or_404(listener_id: int) -> Listener:
+    listener = visible_listener(me(), listener_id)
+    if listener is None:
+        abort(404)
+    return listener
+
+
+# The navigation: (endpoint, label, permission). An area adds its entries; a link shows when its endpoint is
+# registered and the user holds the permission.
+NAV: list[tuple[str, object, Permission]] = [
+    ("home.index", _l("Accueil"), Permission.VIEW),
+]
+
+
+def navigation() -> list[tuple[str, str, bool]]:
+    """(url, label, current) for the signed-in user."""
+    if not current_user.is_authenticated:
+        return []
+    out = []
+    for endpoint, label, permission in NAV:
+        if endpoint in current_app.view_functions and allowed(current_user.role, permission):
+            out.append((url_for(endpoint), str(label), request.endpoint == endpoint))
+    return out

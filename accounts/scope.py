@@ -26,7 +26,7 @@ def place_key(value: str) -> str:
     return " ".join(value.split()).lower()
 
 
-def _sql_keys(values: set[str]) -> list[str]:
+def sql_place_keys(values: set[str]) -> list[str]:
     """The forms of these names that SQL ``lower(trim(column))`` can produce: PostgreSQL lowers every letter,
     SQLite only A-Z, so both forms are listed (``SÉGOU`` is ``ségou`` on one and ``sÉgou`` on the other)."""
     out = set()
@@ -45,7 +45,7 @@ def listener_clause(user: User) -> ColumnElement[bool]:
     for kind, column in _PLACE_COLUMNS.items():
         values = {s.value for s in user.scopes if s.kind is kind and s.value.strip()}
         if values:
-            parts.append(func.lower(func.trim(column)).in_(_sql_keys(values)))
+            parts.append(func.lower(func.trim(column)).in_(sql_place_keys(values)))
     group_ids = sorted({s.group_id for s in user.scopes if s.kind is ScopeKind.GROUP and s.group_id})
     if group_ids:
         parts.append(

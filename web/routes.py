@@ -1,18 +1,18 @@
-"""The front page and the health check."""
+"""The front page (the service, its courses and audio, links to the dashboard and the simulator; no
+figures about people: those are behind the dashboard's sign-in) and the health check."""
 
 from __future__ import annotations
 
 import logging
 
 from flask import Blueprint, current_app, jsonify, render_template, url_for
-from sqlalchemy import func, select, text
+from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from content.audio import coverage
 from content.catalog import get_catalog
 from content.loader import ContentError
 from core.db import db
-from listeners.models import LessonProgress, Listener, ProgressStatus
 
 bp = Blueprint("web", __name__, template_folder="templates", static_folder="static", static_url_path="/assets")
 log = logging.getLogger(__name__)
@@ -39,10 +39,6 @@ def index():
         catalog, content_error = None, exc.errors
     courses = list(catalog) if catalog else []
     audio = coverage(catalog, current_app.config["KALANSO_AUDIO_DIR"]) if catalog else []
-    listeners = db.session.scalar(select(func.count()).select_from(Listener))
-    completions = db.session.scalar(
-        select(func.count()).select_from(LessonProgress).where(LessonProgress.status == ProgressStatus.COMPLETED)
-    )
     from providers.local import sms as local_sms
     from providers.local import voice as local_voice
 
@@ -57,6 +53,4 @@ def index():
         courses=courses,
         audio=audio,
         content_error=content_error,
-        listeners=listeners,
-        completions=completions,
     )

@@ -7,6 +7,7 @@ import logging
 
 from flask import Blueprint, jsonify, request
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 from werkzeug.exceptions import HTTPException
 
 from accounts.roles import Permission
@@ -40,7 +41,8 @@ def listeners():
     flt = ListenerFilter.from_args(request.args, get_catalog())
     if flt.problems:
         raise invalid(flt.problems[0], f"Unknown value for {flt.problems[0]!r}.")
-    return jsonify(page(listeners_query(me(), flt), Listener.id, serialize.listener, request.args, "api.listeners"))
+    query = listeners_query(me(), flt).options(selectinload(Listener.groups))
+    return jsonify(page(query, Listener.id, serialize.listener, request.args, "api.listeners"))
 
 
 @bp.post("/listeners")

@@ -162,3 +162,44 @@ def ensure_first_admin(now: datetime, email: str = "admin@localhost") -> str | N
         return None
     _user, password = create_user(email, Role.ADMIN, now, name="Administrateur local")
     return password
+
+
+def update_user(
+    user: User,
+    now: datetime,
+    *,
+    role: Role,
+    name: str,
+    phone: str | None,
+    scopes: list[tuple[ScopeKind, str | int]],
+    by: User | None = None,
+) -> None:
+    """Change a user's role, name, SUIVI phone and scopes (the dashboard's users page); audited with what
+    changed (the phone masked). An admin cannot take the admin role from themselves (no one left to undo it)."""
+    role = Role(role)
+    if by is not None and by.id == user.id and user.role is Role.ADMIN and role is not Role.ADMIN:
+        raise UserError("role", "Vous ne pouvez pas retirer votre propre rôle d'administrateur.")
+    before = (user.role, user.name, user.phone, sorted((s.kind.value, s.value, s.group_id or 0) for s in user.scopes))
+    user.role = role
+    user.name = name.strip()[:200]
+    set_phone(user, phone)
+    set_scopes(user, scopes if role is Role.AGENT else [])
+    db.session.flush()
+    after = (user.role, user.name, user.phone, sorted((s.kind.value, s.value, s.group_id or 0) for s in user.scopes))
+    changed = [
+        key for key, old, new in zip(("role", "name", "phone", "scopes"), before, after, strict=True) if old != new
+    ]
+    if changed:
+        audit.record("user_updated", now, user=by, target=f"user:{user.id}", fields=changed, role=user.role.value)
+
+
+def enable(user: User, now: datetime, *, by: User | None = None) -> None:
+    user.active = True
+    audit.record("user_enabled", now, user=by, target=f"user:{user.id}")
+
+
+def disable_by(user: User, now: datetime, *, by: User) -> None:
+    """``disable`` from the dashboard: an admin cannot disable their own account."""
+    if by.id == user.id:
+        raise UserError("user", "Vous ne pouvez pas désactiver votre propre compte.")
+    disable(user, now, by=by)

@@ -48,3 +48,13 @@ def revoke(row: ApiToken, by: User, now: datetime) -> None:
     if row.revoked_at is None:
         row.revoked_at = now
         audit.record("token_revoked", now, user=by, target=f"token:{row.id}")
+
+
+def of_user(user: User) -> list[ApiToken]:
+    """A user's tokens, newest first (revoked ones too: the list says so)."""
+    return list(db.session.scalars(select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id.desc())))
+
+
+def find_own(user: User, token_id: int) -> ApiToken | None:
+    """One of ``user``'s tokens by id, or None (someone else's token looks absent)."""
+    return db.session.scalars(select(ApiToken).where(ApiToken.id == token_id, ApiToken.user_id == user.id)).first()

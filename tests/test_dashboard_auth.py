@@ -160,7 +160,7 @@ def test_an_agent_with_no_scope_sees_nobody(client, make_user, make_listener):
     assert "<strong>0</strong><span>auditeurs</span>" in client.get("/dashboard/").get_data(as_text=True)
 
 
-OPEN_VIEWS = {"auth.login", "auth.logout", "auth.password", "auth.language", "dashboard_assets.static"}
+OPEN_VIEWS = {"auth.login", "auth.logout", "auth.password", "auth.language", "dashboard_assets.static", "api.openapi"}
 
 
 def test_every_dashboard_and_api_view_names_its_permission(app):

@@ -53,7 +53,7 @@ def test_good_file_imports_everyone_with_groups_and_consent(backend, app, text):
         ("phone,name\n76123457,Kéniéba\n".encode(), "phone,name\n76123457,Kéniéba\n", "utf-8"),
         (b"\xef\xbb\xbfphone;name\r\n", "phone;name\r\n", "utf-8"),  # Excel "CSV UTF-8"
         ("phone;name\n76123457;Kéniéba\n".encode("cp1252"), "phone;name\n76123457;Kéniéba\n", "cp1252"),
-        ("phone;name\n1;Sɛgu\n".encode("utf-8"), "phone;name\n1;Sɛgu\n", "utf-8"),
+        ("phone;name\n1;Sɛgu\n".encode(), "phone;name\n1;Sɛgu\n", "utf-8"),
     ],
 )
 def test_files_are_read_as_utf8_else_windows_1252(data, text, encoding):

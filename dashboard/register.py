@@ -44,16 +44,15 @@ RECORD_ENDPOINT = "listeners.record"  # the listener's page (dashboard.listeners
 def new():
     user = me()
     form = RegisterForm(groups=visible_groups(user), user=user)
-    duplicate = None
     if form.validate_on_submit():
         outcome = register(user, form, ip=request.remote_addr or "")
         if outcome.listener is not None:
             db.session.commit()
             return redirect(url_for("register.done", listener_id=outcome.listener.id))
-        duplicate = outcome.duplicate
+        form.duplicate = outcome.duplicate
         form.phone.errors = [*form.phone.errors, outcome.error]
-    status = 400 if form.errors or duplicate else 200
-    page = render_template("dashboard/register/new.html", form=form, duplicate=duplicate, consent=_consent(form))
+    status = 400 if form.errors or form.duplicate else 200
+    page = render_template("dashboard/register/new.html", form=form, duplicate=form.duplicate, consent=_consent(form))
     return page, status
 
 
@@ -116,10 +115,19 @@ class RegisterForm(FlaskForm):
         super().__init__(*args, **kwargs)
         self.groups.choices = [SelectChoice(g.id, g.name) for g in groups]
         self.user = user
+        self.duplicate: Duplicate | None = None
         if not self.is_submitted():
             villages = [s.value for s in user.scopes if s.kind.value == "village"]
             if len(villages) == 1:  # an agent covering one village: that village, already typed
                 self.village.data = villages[0]
+
+    def validate_phone(self, field) -> None:
+        """Said at once, whatever else the form lacks: the agent need not fill in the rest for nothing."""
+        found = db.session.scalars(select(Listener).where(Listener.phone == field.data)).first()
+        if found is not None:
+            outcome = _duplicate(self.user, found)
+            self.duplicate = outcome.duplicate
+            raise ValidationError(outcome.error)
 
     def validate_groups(self, field) -> None:
         allowed = {choice.value for choice in field.choices}

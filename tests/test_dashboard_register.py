@@ -159,6 +159,18 @@ def test_a_number_already_registered_is_refused_without_leaking_who_has_it(
     assert _count(Listener) == 2 and _audit("listener_registered") == []
 
 
+def test_a_duplicate_is_said_at_once_with_a_link_to_the_record_only_in_scope(app, client, people):
+    if "listeners.record" not in app.view_functions:  # the listener's page (dashboard/listeners.py) stands in
+        app.add_url_rule("/dashboard/listeners/<int:listener_id>", "listeners.record", lambda listener_id: "")
+    sign_in(client, people["agent_in"])
+    page = _text(post(client, REGISTER, _form(phone="76 12 34 56", consent=None, name=""), page=REGISTER))
+    assert "Ce numéro est déjà inscrit : Awa Traoré, Kaniko." in page  # before the consent box is ticked
+    assert f'<a href="/dashboard/listeners/{people["awa"].id}">Ouvrir la fiche de Awa Traoré</a>' in page
+    page = _text(post(client, REGISTER, _form(phone="50 11 22 33", consent=None), page=REGISTER))
+    assert "Ce numéro est déjà inscrit, hors de votre zone." in page
+    assert "/dashboard/listeners/" not in page and "Seydou" not in page
+
+
 @pytest.mark.parametrize(
     ("who", "overrides", "field", "error"),
     [
@@ -262,7 +274,7 @@ def test_an_agents_import_outside_their_scope_imports_nothing_and_says_which_lin
     answer = _upload(client, AGENT_FILE)
     page = _text(answer)
     assert answer.status_code == 400
-    assert "Rien n'a été importé" in page
+    assert "Rien n'a été importé" in page and "Lignes avec un problème : 3." in page
     assert "Ligne 3 : Ce village, cette commune, cette région ou ce groupe n'est pas dans votre zone." in page
     assert "Ligne 5 : Groupe inconnu, ou pas un de vos groupes : orpailleurs." in page
     assert "Ligne 6 : Ce numéro est déjà inscrit, hors de votre zone." in page
@@ -280,8 +292,8 @@ def test_an_agent_may_import_the_good_rows_only(backend, client, people):
     answer = _upload(client, AGENT_FILE, partial=True)
     page = _text(answer)
     assert answer.status_code == 200, page
-    assert "2 nouveaux" in page and "1 mis à jour" in page and "3 lignes laissées de côté" in page
-    assert "1 langues gardées" in page
+    assert "Nouveaux : 2" in page and "Mis à jour : 1" in page and "Lignes laissées de côté : 3" in page
+    assert "Langues gardées (choisies par la personne au téléphone) : 1" in page
     assert page.count("<li>Ligne ") == 3  # the rows left out, still listed
     phones = set(db.session.scalars(select(Listener.phone)))
     assert phones == {"+22376123456", "+22350112233", "+22370112233", "+22370112235"}
@@ -305,7 +317,7 @@ def test_a_manager_imports_anywhere_and_creates_groups(backend, client, people):
     answer = _upload(client, text)
     page = _text(answer)
     assert answer.status_code == 200, page
-    assert "1 nouveaux" in page and "1 mis à jour" in page and "1 groupes créés" in page
+    assert "Nouveaux : 1" in page and "Mis à jour : 1" in page and "Groupes créés : 1" in page
     assert db.session.get(Listener, people["seydou"].id).village == "Kaniko"
     assert _count(Group) == 3
     assert _audit("listeners_imported")[0].detail["groups_created"] == 1

@@ -58,7 +58,7 @@ def _suivi_events() -> list[tuple]:
     ]
 
 
-@pytest.mark.parametrize("provider", ["twilio", "africastalking"])
+@pytest.mark.parametrize("provider", ["twilio", "africastalking", "local"])
 def test_an_agent_gets_a_listeners_completions_in_one_sms(backend, client, wire, agent, village, provider):  # noqa: F811
     line = Line(provider, client, wire)
     [reply] = line.text("SUIVI 76 12 34 56", phone=AGENT_PHONE)

@@ -30,7 +30,15 @@ from dashboard import i18n
 
 LOCALES = ("fr", "en")
 # one module per area, each with a ``bp`` blueprint; the order is the navigation's
-AREAS = ("dashboard.auth", "dashboard.home", "dashboard.tokens", "dashboard.users", "api.routes")
+AREAS = (
+    "dashboard.auth",
+    "dashboard.home",
+    "dashboard.register",
+    "dashboard.imports",
+    "dashboard.tokens",
+    "dashboard.users",
+    "api.routes",
+)
 CSRF_EXEMPT = ("ivr", "sms", "simulator", "api")
 
 # vendored static files (htmx, the stylesheet): no CDN

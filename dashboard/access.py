@@ -95,6 +95,8 @@ def listener_or_404(listener_id: int) -> Listener:
 # registered and the user holds the permission.
 NAV: list[tuple[str, object, Permission]] = [
     ("home.index", _l("Accueil"), Permission.VIEW),
+    ("register.new", _l("Inscrire un auditeur"), Permission.REGISTER),
+    ("imports.upload", _l("Importer un fichier"), Permission.REGISTER),
 ]
 
 

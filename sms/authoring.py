@@ -174,6 +174,12 @@ _SAMPLE = {
     "current": "",
     "stop": "BANNI",
     "start": "SEGINNI",
+    "who": "Fatoumata Coulibaly (+2237612****)",
+    "courses": "Le travail des enfants 6/6, L'argent 0/6",
+    "last": "24/11/2026",
+    "village": "Kaniko",
+    "listeners": 1234,
+    "query": "76123456",
 }
 
 

@@ -17,7 +17,8 @@ import yaml
 
 from engine.answers import normalize
 
-ACTIONS = ("stop", "start", "quiz", "help", "language", "progress")
+ACTIONS = ("stop", "start", "quiz", "help", "language", "progress", "suivi")
+OPTIONAL_ACTIONS = ("suivi",)  # a deployment's own table may leave these out
 LANGUAGE_TAGS = ("any", "fr", "bm")
 CONSENT_ACTIONS = ("stop", "start")  # words no course text may contain (sms.authoring)
 LANGUAGES_SECTION = "languages"
@@ -73,7 +74,7 @@ class Keywords:
             add("stop", "bm", opt_out_word_bm)
         if opt_in_word_bm:
             add("start", "bm", opt_in_word_bm)
-        missing = [a for a in ACTIONS if a not in {v[0] for v in table.values()}]
+        missing = [a for a in ACTIONS if a not in OPTIONAL_ACTIONS and a not in {v[0] for v in table.values()}]
         if missing:
             raise KeywordError(f"{source}: no keyword for {', '.join(missing)}")
         return cls(table, languages)

@@ -17,12 +17,17 @@ opted-out listener gets the opt-in confirmation for an opt-in word, otherwise at
 day (``ctx.resume_hint_due``) and nothing else. ``LANGUE 1`` is Bambara and ``LANGUE 2`` French, as on
 the voice line. Outside a lesson a number or a letter (``1``/``a``) picks a course; after a lesson
 ``QUIZ`` starts the next one, and a finished course leads to the next course.
+
+``SUIVI`` (a field agent's follow-up figures) is answered here only for the figures the service loaded for an
+active dashboard user (``suivi_query``, ``suivi_reply``); from anyone else it is an ordinary text, as if it were
+no keyword: a listener learns nothing, not even that the word means something.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from content.model import Localized
@@ -141,6 +146,8 @@ class Outcome:
 def receive(state: dict[str, Any], ctx: Context, text: str) -> Outcome:
     """Answer one incoming text. Never raises on any text."""
     command = ctx.keywords.route(text)
+    if command is not None and command.action == "suivi":
+        command = None  # SUIVI reaches the machine only from someone who is no agent: an ordinary text
     action = command.action if command else None
     args = command.args if command else ()
     lang = ctx.language or (command.language if command else None) or ctx.default_language
@@ -371,3 +378,77 @@ def render(steps: list[Step], lang: str, *, transliterate: bool = True) -> list[
         elif isinstance(step, End):
             pass
     return out
+
+
+# --- SUIVI: a field agent's follow-up figures ----------------------------------------------------------
+
+SUIVI_NAME_MAX = 30  # characters of a name or village kept in the reply (one SMS)
+_PHONE_LIKE = re.compile(r"[\d\s().+\-/]+")
+
+
+@dataclass(frozen=True)
+class CourseCount:
+    title: Localized
+    done: int  # lessons done (one listener), or listeners who finished every lesson (a village)
+    lessons: int  # lessons in the course
+
+
+@dataclass(frozen=True)
+class ListenerFigures:
+    name: str
+    phone: str  # masked
+    courses: tuple[CourseCount, ...]
+    last_activity: date | None
+
+
+@dataclass(frozen=True)
+class VillageFigures:
+    village: str
+    listeners: int
+    courses: tuple[CourseCount, ...]
+
+
+def suivi_query(text: str) -> tuple[str, str]:
+    """What ``SUIVI ...`` asks: ("phone", the number as typed), ("village", the name) or ("none", "")."""
+    parts = (text or "").strip().split(None, 1)
+    rest = " ".join(parts[1].split()) if len(parts) > 1 else ""
+    if not rest:
+        return "none", ""
+    return ("phone" if _PHONE_LIKE.fullmatch(rest) else "village"), rest
+
+
+def suivi_reply(
+    found: ListenerFigures | VillageFigures | None, query: str, lang: str, *, transliterate: bool = True
+) -> str:
+    """The one SMS answering ``SUIVI <query>``: the figures, or "nothing found" (the same words whether nobody
+    has it or it is outside the agent's area), or how to ask. Course titles are cut, then left out for their
+    numbers, until it fits in one SMS."""
+    if not query:
+        return t("suivi_usage", lang)
+    if found is None:
+        return t("suivi_not_found", lang, query=_cut(query))
+    variants = [_suivi_text(found, lang, title_max) for title_max in (None, 12, 0)]
+    for text in variants:
+        if cost(for_sms(text, transliterate=transliterate)).segments == 1:
+            return text
+    return variants[-1]
+
+
+def _cut(text: str, limit: int = SUIVI_NAME_MAX) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "."
+
+
+def _suivi_text(found: ListenerFigures | VillageFigures, lang: str, title_max: int | None) -> str:
+    def title(n: int, course: CourseCount) -> str:
+        if title_max == 0:
+            return f"{n})"
+        return _cut(course.title.text(lang), title_max or 200)
+
+    if isinstance(found, ListenerFigures):
+        courses = ", ".join(f"{title(n, c)} {c.done}/{c.lessons}" for n, c in enumerate(found.courses, start=1))
+        who = f"{_cut(found.name)} ({found.phone})" if found.name else found.phone
+        last = found.last_activity.strftime("%d/%m/%Y") if found.last_activity else t("suivi_no_activity", lang)
+        return t("suivi_listener", lang, who=who, courses=courses, last=last)
+    courses = ", ".join(f"{title(n, c)} {c.done}" for n, c in enumerate(found.courses, start=1))
+    return t("suivi_village", lang, village=_cut(found.village), listeners=found.listeners, courses=courses)

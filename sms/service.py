@@ -9,6 +9,15 @@ voice is finished by SMS and counts once) and prepares the replies. Replies go t
 ``sms.outbound.prepare`` into the outbox, which refuses anything but the consent confirmations and the
 daily resume hint to an opted-out listener. The caller commits; the sender sends.
 
+``SUIVI <phone>`` / ``SUIVI <village>`` from the phone of an active dashboard user (a field agent) answers
+that listener's or that village's figures, inside the user's scope (``accounts.scope.listener_clause``); out
+of scope reads "nothing found", like an unknown number. From anyone else (no active user with that phone: a
+stranger, a listener, a disabled account) it is handled as any other text, as if SUIVI were no keyword, so
+nobody learns anything. The agent's exchange is kept without a listener (``Message.listener_id`` empty: no
+listener's page shows it; a number asked about is stored masked); the reply still needs the sender's
+listener row for the agent's phone (the outbox sends to listeners), created like any texter's, and obeys
+its opt-out. Audited (``suivi_sms``, the number masked).
+
 Which lesson a listener is in: the lesson of their most recently updated progress row, when that
 run is started and not finished; when it is finished, the listener is "done" with it and ``QUIZ``
 starts the next one.
@@ -21,16 +30,20 @@ from datetime import datetime
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from accounts import audit
+from accounts.models import User
+from accounts.scope import listener_clause, sql_place_keys
 from content.catalog import get_catalog
 from content.loader import Catalog
 from content.model import Chunk, Course
 from core.config import Settings
 from core.db import db
 from core.events import IncomingSms
-from core.phones import InvalidPhone, mask_phone
-from core.vocabulary import Channel, Direction
+from core.outbox import enqueue_rows
+from core.phones import InvalidPhone, mask_phone, normalize_phone
+from core.vocabulary import Channel, Direction, Purpose
 from engine import AskQuestion, Continue, End, Input, Start, Step
 from listeners.models import LessonProgress, Listener, ProgressStatus
 from listeners.progress import current_bookmark, remember, take_turn
@@ -71,6 +84,12 @@ def handle_incoming(
 ) -> list[Message]:
     """Obey one incoming text; return the prepared (queued, flushed) replies. Never commits."""
     settings = settings or current_app.config["KALANSO"]
+    table = table or keywords()
+    command = table.route(event.text or "")
+    if command is not None and command.action == "suivi":
+        agent = _agent(event.phone)
+        if agent is not None:
+            return _suivi(event, agent, now, settings, catalog or get_catalog())
     try:
         listener = find_or_create_listener(event.phone, now, lock=True)
     except InvalidPhone:
@@ -86,7 +105,7 @@ def handle_incoming(
     catalog = catalog or get_catalog()
     rows = _progress_rows(listener)
     state = _state(rows, catalog)
-    ctx = _context(listener, rows, catalog, settings, table or keywords(), now, first_contact=first_contact)
+    ctx = _context(listener, rows, catalog, settings, table, now, first_contact=first_contact)
     outcome = machine.receive(state, ctx, event.text or "")
     for effect in outcome.effects:
         if isinstance(effect, machine.SetLanguage):
@@ -268,3 +287,91 @@ def _pack(texts: list[str], settings: Settings) -> list[str]:
         else:
             out.append(part)
     return out
+
+
+# --- SUIVI: a field agent's follow-up figures by SMS -----------------------------------------------------
+
+
+def _agent(phone: str) -> User | None:
+    """The active dashboard user whose phone sent this text, or None."""
+    try:
+        e164 = normalize_phone(phone)
+    except InvalidPhone:
+        return None
+    return db.session.scalars(select(User).where(User.phone == e164, User.active.is_(True))).first()
+
+
+def _suivi(event: IncomingSms, agent: User, now: datetime, settings: Settings, catalog: Catalog) -> list[Message]:
+    """Answer ``SUIVI ...`` from an agent's phone with one SMS, inside the agent's scope; audited."""
+    kind, query = machine.suivi_query(event.text)
+    shown = mask_phone(query) if kind == "phone" else query
+    sender = find_or_create_listener(event.phone, now)  # the outbox sends to a listener row
+    stored = f"{(event.text or '').split()[0]} {shown}".strip()
+    if not outbound.record_incoming(event.provider, sender.phone, stored, event.provider_message_id, None, now):
+        log.info("SMS %s already handled (provider retry)", event.provider_message_id)
+        return []
+    figures, target = _suivi_figures(agent, kind, query, catalog, settings)
+    lang = sender.language or "fr"
+    body = machine.suivi_reply(figures, shown, lang, transliterate=settings.sms_transliterate)
+    audit.record("suivi_sms", now, user=agent, target=target, query=shown, found=figures is not None)
+    message = outbound.prepare(
+        sender, body, now, purpose=Purpose.REPLY, provider=event.provider, settings=settings, flush=False
+    )
+    if message is None:  # the agent's phone opted out of the line
+        return []
+    message.listener_id = None  # no listener's timeline shows an agent's follow-up
+    db.session.flush()
+    enqueue_rows([{**outbound.outbox_row_for(message, now), "listener_id": sender.id}])
+    log.info("SUIVI from user %s: %s", agent.id, "answered" if figures else "nothing found")
+    return [message]
+
+
+def _suivi_figures(
+    agent: User, kind: str, query: str, catalog: Catalog, settings: Settings
+) -> tuple[machine.ListenerFigures | machine.VillageFigures | None, str]:
+    """The figures asked for, if the agent may see them (else None), and the audit's target."""
+    courses = [c for c in catalog if c.lessons]
+    in_scope = listener_clause(agent)
+    if kind == "phone":
+        try:
+            phone = normalize_phone(query)
+        except InvalidPhone:
+            return None, ""
+        listener = db.session.scalars(select(Listener).where(Listener.phone == phone, in_scope)).first()
+        if listener is None:
+            return None, ""
+        rows = db.session.execute(
+            select(
+                LessonProgress.course_id, LessonProgress.lesson_id, LessonProgress.status, LessonProgress.updated_at
+            ).where(LessonProgress.listener_id == listener.id)
+        ).all()
+        done = {(r.course_id, r.lesson_id) for r in rows if r.status == ProgressStatus.COMPLETED}
+        counts = tuple(
+            machine.CourseCount(c.title, sum((c.id, lsn.id) in done for lsn in c.lessons), len(c.lessons))
+            for c in courses
+        )
+        moments = [m for m in [listener.last_contact_at, *(r.updated_at for r in rows)] if m is not None]
+        last = max(moments).astimezone(settings.tz).date() if moments else None
+        figures = machine.ListenerFigures(listener.name, mask_phone(listener.phone), counts, last)
+        return figures, f"listener:{listener.id}"
+    if kind == "village":
+        place = func.lower(func.trim(Listener.village)).in_(sql_place_keys({query}))
+        people = db.session.scalar(select(func.count()).select_from(Listener).where(place, in_scope))
+        if not people:
+            return None, ""
+        name = db.session.scalars(select(Listener.village).where(place, in_scope).limit(1)).first() or query
+        rows = db.session.execute(
+            select(LessonProgress.listener_id, LessonProgress.course_id, LessonProgress.lesson_id)
+            .join(Listener, Listener.id == LessonProgress.listener_id)
+            .where(place, in_scope, LessonProgress.status == ProgressStatus.COMPLETED)
+        ).all()
+        lessons_done: dict[tuple[int, str], set[str]] = {}
+        for row in rows:
+            lessons_done.setdefault((row.listener_id, row.course_id), set()).add(row.lesson_id)
+        counts = []
+        for course in courses:
+            wanted = {lsn.id for lsn in course.lessons}
+            finished = sum(1 for (_, cid), got in lessons_done.items() if cid == course.id and wanted <= got)
+            counts.append(machine.CourseCount(course.title, finished, len(course.lessons)))
+        return machine.VillageFigures(" ".join(name.split()), people, tuple(counts)), f"village:{name.strip()}"
+    return None, ""

@@ -111,7 +111,7 @@ def test_a_bad_keywords_file_stops_the_start_naming_the_setting(tmp_path):
 @given(st.text(max_size=200))
 def test_the_keyword_router_never_raises(text):
     command = KEYWORDS.route(text)
-    assert command is None or command.action in {"stop", "start", "quiz", "help", "language", "progress"}
+    assert command is None or command.action in {"stop", "start", "quiz", "help", "language", "progress", "suivi"}
 
 
 OPTIONS = (

@@ -95,6 +95,8 @@ def listener_or_404(listener_id: int) -> Listener:
 # registered and the user holds the permission.
 NAV: list[tuple[str, object, Permission]] = [
     ("home.index", _l("Accueil"), Permission.VIEW),
+    ("completion.index", _l("Suivi des leçons"), Permission.VIEW),
+    ("exports.answers_form", _l("Réponses aux questions"), Permission.EXPORT),
 ]
 
 

@@ -49,6 +49,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from sqlalchemy import ColumnElement, Select, and_, select
 from wtforms import DateField, RadioField, SelectField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Optional, ValidationError
 
 from accounts import audit
@@ -267,14 +268,18 @@ class AnswersForm(FlaskForm):
     lesson = SelectField(_l("Cours ou leçon"), validators=[Optional()], validate_choice=True)
     start = DateField(_l("Du"), validators=[Optional()])
     end = DateField(_l("Au"), validators=[Optional()])
-    fmt = RadioField(_l("Format"), choices=[("xlsx", "Excel (XLSX)"), ("csv", "CSV")], validators=[Optional()])
+    fmt = RadioField(
+        _l("Format"),
+        choices=[SelectChoice("xlsx", "Excel (XLSX)"), SelectChoice("csv", "CSV")],
+        validators=[Optional()],
+    )
 
     def __init__(self, formdata, catalog: Catalog, **kwargs):
         super().__init__(formdata, **kwargs)
-        choices = [("", str(_l("Tous les cours")))]
+        choices = [SelectChoice("", str(_l("Tous les cours")))]
         for course in catalog:
-            choices.append((course.id, course.title.text("fr")))
-            choices += [(f"{course.id}/{lesson.id}", f"— {lesson.title.text('fr')}") for lesson in course.lessons]
+            choices.append(SelectChoice(course.id, course.title.text("fr")))
+            choices += [SelectChoice(f"{course.id}/{x.id}", f"— {x.title.text('fr')}") for x in course.lessons]
         self.lesson.choices = choices
 
     def validate_end(self, field) -> None:
@@ -329,7 +334,7 @@ def _send(fmt: str, name: str, columns: list[Column], rows: Iterable[tuple]) -> 
     filename = f"kalanso-{name}-{now().date().isoformat()}.{fmt}"
     return Response(
         stream_with_context(body),
-        mimetype=MIMETYPES[fmt],
+        content_type=MIMETYPES[fmt],
         headers={
             "Content-Disposition": f'attachment; filename="{filename}"',
             "Cache-Control": "no-store",

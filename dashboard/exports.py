@@ -58,6 +58,7 @@ from accounts.scope import listener_clause
 from content.catalog import get_catalog
 from content.loader import Catalog
 from core.db import db
+from core.phones import mask_phone
 from dashboard.access import me, now, require
 from dashboard.completion import check_place, completion_matrix, pick_course, score_under_half
 from dashboard.listing import ListenerFilter
@@ -88,7 +89,10 @@ def listeners(fmt: str):
     check_place(me(), flt)
     extra = [score_under_half(flt.lesson)] if flt.lesson and request.args.get("score") == "under_half" else []
     where = [listener_clause(me()), *flt.clauses(), *extra]
-    _record(fmt, "export:listeners", filter={**flt.args(), **({"score": "under_half"} if extra else {})})
+    described = {**flt.args(), **({"score": "under_half"} if extra else {})}
+    if "q" in described:  # a search may be a phone number: never in clear in the audit log
+        described["q"] = mask_phone(described["q"])
+    _record(fmt, "export:listeners", filter=described)
     return _send(fmt, "auditeurs", LISTENER_COLUMNS, listener_rows(where))
 
 

@@ -257,3 +257,11 @@ def test_role_export_scope_matrix(backend, app, people, make_user, who):
         if who != "agent_out":
             expected.insert(0, "export:listeners")
     assert sorted(exported) == sorted(expected)
+
+
+def test_a_phone_searched_is_masked_in_the_audit_log(client, people, make_user):
+    sign_in(client, make_user(Role.MANAGER))
+    rows = _csv(client.get("/dashboard/exports/listeners.csv?q=76 00 00 01"))
+    assert [r[1] for r in rows[1:]] == ["+22376000001"]
+    detail = db.session.scalars(select(AuditEvent.detail).where(AuditEvent.action == "export")).one()
+    assert detail == {"fmt": "csv", "filter": {"q": "76 00 ** **"}}

@@ -33,8 +33,10 @@ LOCALES = ("fr", "en")
 AREAS = (
     "dashboard.auth",
     "dashboard.home",
+    "dashboard.completion",
     "dashboard.register",
     "dashboard.imports",
+    "dashboard.exports",
     "dashboard.tokens",
     "dashboard.users",
     "api.routes",

@@ -30,7 +30,7 @@ from dashboard import i18n
 
 LOCALES = ("fr", "en")
 # one module per area, each with a ``bp`` blueprint; the order is the navigation's
-AREAS = ("dashboard.auth", "dashboard.home")
+AREAS = ("dashboard.auth", "dashboard.home", "dashboard.listeners", "dashboard.groups")
 CSRF_EXEMPT = ("ivr", "sms", "simulator", "api")
 
 # vendored static files (htmx, the stylesheet): no CDN

@@ -95,6 +95,8 @@ def listener_or_404(listener_id: int) -> Listener:
 # registered and the user holds the permission.
 NAV: list[tuple[str, object, Permission]] = [
     ("home.index", _l("Accueil"), Permission.VIEW),
+    ("listeners.index", _l("Auditeurs"), Permission.VIEW),
+    ("groups.index", _l("Groupes"), Permission.VIEW),
 ]
 
 

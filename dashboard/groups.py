@@ -124,11 +124,14 @@ def group_or_404(group_id: int) -> Group:
 
 def groups_with_counts(user: User) -> list[tuple[Group, int]]:
     """The groups ``user`` may see, each with its members inside ``user``'s scope."""
+    # an alias: the scope rule's own EXISTS on listener_groups must not correlate to this join (an agent with a
+    # group scope would get a subquery without FROM)
+    member = listener_groups.alias("member")
     counts = (
-        select(listener_groups.c.group_id, func.count().label("members"))
-        .join(Listener, Listener.id == listener_groups.c.listener_id)
+        select(member.c.group_id, func.count().label("members"))
+        .join(Listener, Listener.id == member.c.listener_id)
         .where(listener_clause(user))
-        .group_by(listener_groups.c.group_id)
+        .group_by(member.c.group_id)
         .subquery()
     )
     rows = db.session.execute(

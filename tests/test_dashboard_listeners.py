@@ -198,7 +198,7 @@ def test_the_list_pages_by_keyset_fifty_at_a_time_without_offset(backend, app, c
     assert any("listeners.id >" in sql and "LIMIT" in sql for sql, _ in statements)
     assert first.count("/dashboard/listeners/") >= 50 and "54 auditeurs." in first
     assert next_link in first
-    rows = [i for i in ids if f"/dashboard/listeners/{i}\"" in second.get_data(as_text=True)]
+    rows = [i for i in ids if f'/dashboard/listeners/{i}"' in second.get_data(as_text=True)]
     assert rows == ids[50:]
     assert "Voir les suivants" not in second.get_data(as_text=True)
     rows_only = client.get(f"/dashboard/listeners/?village=Kaniko&{next_link}", headers={"HX-Request": "true"})
@@ -245,7 +245,7 @@ def test_the_record_shows_profile_consent_language_groups_progress_answers_and_t
         "2 — Non",  # the option chosen, in words
         "faux",
         "Appel reçu · terminé · 95 s",
-        "menu principal <span class=\"hint\">10:00:05</span> → leçon <span class=\"hint\">10:00:20</span>",
+        'menu principal <span class="hint">10:00:05</span> → leçon <span class="hint">10:00:20</span>',
         "SMS reçu : LECON",
         "Désinscrire à sa demande",
     ]
@@ -311,7 +311,9 @@ def test_saving_an_unchanged_profile_records_nothing(client, world):
         ({"language": "en"}, "language", "N'est pas un choix valide."),
     ],
 )
-def test_a_bad_edit_shows_the_error_next_to_its_field_and_changes_nothing(backend, client, world, changes, field, message):
+def test_a_bad_edit_shows_the_error_next_to_its_field_and_changes_nothing(
+    backend, client, world, changes, field, message
+):
     sign_in(client, world["manager"])
     answer = _edit(client, world["awa"], **changes)
     page = html.unescape(answer.get_data(as_text=True))
@@ -377,7 +379,9 @@ def test_an_opt_out_asks_for_confirmation_then_stops_everything_and_is_audited(b
     db.session.expire_all()
     awa = db.session.get(Listener, awa.id)
     assert (awa.opted_out, awa.opted_out_at, awa.opted_out_channel) == (True, NOW, "dashboard")
-    events = db.session.scalars(select(ConsentEvent).where(ConsentEvent.listener_id == awa.id).order_by(ConsentEvent.id))
+    events = db.session.scalars(
+        select(ConsentEvent).where(ConsentEvent.listener_id == awa.id).order_by(ConsentEvent.id)
+    )
     assert [(e.action, e.channel, e.user_id) for e in events] == [
         ("consent", "voice", None),
         ("opt_out", "dashboard", world["agent_in"].id),

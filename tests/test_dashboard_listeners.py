@@ -403,3 +403,14 @@ def test_an_opt_out_without_the_csrf_token_is_refused(client, world):
     assert client.post(f"/dashboard/listeners/{world['awa'].id}/opt-out").status_code == 400
     db.session.expire_all()
     assert db.session.get(Listener, world["awa"].id).opted_out is False
+
+
+def test_the_pages_speak_english_to_a_user_who_chose_it(backend, client, world):
+    world["manager"].locale = "en"
+    db.session.commit()
+    sign_in(client, world["manager"])
+    listing = html.unescape(client.get("/dashboard/listeners/?village=Kaniko").get_data(as_text=True))
+    assert "Listeners" in listing and "1 listener." in listing and "Nobody matches." not in listing
+    record = html.unescape(client.get(f"/dashboard/listeners/{world['awa'].id}").get_data(as_text=True))
+    for text in ("chosen by the listener, during a call", "consent given · by call", "Call received", "main menu"):
+        assert text in record, text

@@ -19,7 +19,7 @@ from wtforms.validators import DataRequired, Length
 
 from accounts import audit
 from accounts.models import User
-from accounts.roles import Permission, allowed
+from accounts.roles import Permission, allowed, scoped
 from accounts.scope import group_clause, listener_clause
 from core.db import db
 from core.phones import InvalidPhone, normalize_phone
@@ -127,13 +127,10 @@ def groups_with_counts(user: User) -> list[tuple[Group, int]]:
     # an alias: the scope rule's own EXISTS on listener_groups must not correlate to this join (an agent with a
     # group scope would get a subquery without FROM)
     member = listener_groups.alias("member")
-    counts = (
-        select(member.c.group_id, func.count().label("members"))
-        .join(Listener, Listener.id == member.c.listener_id)
-        .where(listener_clause(user))
-        .group_by(member.c.group_id)
-        .subquery()
-    )
+    counts = select(member.c.group_id, func.count().label("members")).group_by(member.c.group_id)
+    if scoped(user.role):  # everyone's groups need no join with the listeners
+        counts = counts.join(Listener, Listener.id == member.c.listener_id).where(listener_clause(user))
+    counts = counts.subquery()
     rows = db.session.execute(
         select(Group, func.coalesce(counts.c.members, 0))
         .outerjoin(counts, counts.c.group_id == Group.id)

@@ -78,7 +78,12 @@ def show(listener_id: int):
     listener = listener_or_404(listener_id)
     record = load_record(listener, get_catalog())
     may_edit = allowed(me().role, Permission.EDIT_LISTENERS)
-    return render_template("dashboard/listeners/show.html", person=listener, record=record, may_edit=may_edit)
+    visible = {g.id for g in _visible_groups(me())}
+    groups = [g for g in listener.groups if g.id in visible]  # an agent sees only their own groups' names
+    others = len(listener.groups) - len(groups)
+    return render_template(
+        "dashboard/listeners/show.html", person=listener, record=record, may_edit=may_edit, groups=groups, others=others
+    )
 
 
 @bp.route("/<int:listener_id>/edit", methods=["GET", "POST"])

@@ -238,7 +238,7 @@ def test_the_record_shows_profile_consent_language_groups_progress_answers_and_t
         'href="tel:+22376000001"',
         "bambara",
         "choisie par l'auditeur, pendant un appel",
-        "Coopérative de Kaniko, Femmes de Sanando",
+        'Coopérative de Kaniko <small class="hint">(et 1 autre groupe)</small>',  # not theirs: no name
         "accord donné · par appel",
         "Le travail des enfants · Qu'est-ce que le travail des enfants ?",
         "1/2 <small>(meilleur 2)</small>",
@@ -258,6 +258,7 @@ def test_a_viewer_reads_the_record_without_the_buttons(client, world):
     sign_in(client, world["viewer"])
     page = html.unescape(client.get(f"/dashboard/listeners/{world['awa'].id}").get_data(as_text=True))
     assert "Awa Traoré" in page and "Modifier" not in page and "Désinscrire" not in page
+    assert "Coopérative de Kaniko, Femmes de Sanando" in page
 
 
 # --- editing -----------------------------------------------------------------------------------------------

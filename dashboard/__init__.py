@@ -33,9 +33,11 @@ LOCALES = ("fr", "en")
 AREAS = (
     "dashboard.auth",
     "dashboard.home",
+    "dashboard.listeners",
     "dashboard.completion",
     "dashboard.register",
     "dashboard.imports",
+    "dashboard.groups",
     "dashboard.exports",
     "dashboard.tokens",
     "dashboard.users",

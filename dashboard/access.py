@@ -95,9 +95,11 @@ def listener_or_404(listener_id: int) -> Listener:
 # registered and the user holds the permission.
 NAV: list[tuple[str, object, Permission]] = [
     ("home.index", _l("Accueil"), Permission.VIEW),
+    ("listeners.index", _l("Auditeurs"), Permission.VIEW),
     ("completion.index", _l("Suivi des leçons"), Permission.VIEW),
     ("register.new", _l("Inscrire un auditeur"), Permission.REGISTER),
     ("imports.upload", _l("Importer un fichier"), Permission.REGISTER),
+    ("groups.index", _l("Groupes"), Permission.VIEW),
     ("exports.answers_form", _l("Réponses aux questions"), Permission.EXPORT),
 ]
 

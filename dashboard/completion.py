@@ -322,10 +322,10 @@ def followup_people(user: User, flt: ListenerFilter, chosen: str, *, after: int 
 
 def record_url(listener: Listener) -> str | None:
     """A listener's record page, when that area is installed."""
-    if "listeners.record" not in current_app.view_functions:
+    if "listeners.show" not in current_app.view_functions:
         return None
     try:
-        return url_for("listeners.record", listener_id=listener.id)
+        return url_for("listeners.show", listener_id=listener.id)
     except BuildError:
         return None
 

@@ -3,6 +3,7 @@ arguments, turned into WHERE clauses on ``Listener``, always inside the user's s
 
     flt = ListenerFilter.from_args(request.args, catalog)
     query = listeners_query(me(), flt)       # select(Listener) in scope, filtered, ordered by id
+    page = listeners_page(me(), flt, after=request.args.get("after"))   # 50 rows, and the next cursor
 
 Unknown or malformed arguments are ignored and named in ``flt.problems`` (shown next to the filter form);
 they never raise. Progress filters need a lesson (``lesson=<course_id>/<lesson_id>``), except
@@ -19,6 +20,7 @@ from sqlalchemy import ColumnElement, Select, and_, exists, func, not_, or_, sel
 from accounts.models import User
 from accounts.scope import listener_clause, sql_place_keys
 from content.loader import Catalog
+from core.db import db
 from core.phones import InvalidPhone, normalize_phone
 from listeners.models import LessonProgress, Listener, ProgressStatus, listener_groups
 
@@ -26,6 +28,8 @@ LANGUAGES = ("bm", "fr", "none")
 CONSENTS = ("active", "opted_out", "never")
 PROGRESS = ("completed", "not_completed", "started_not_finished", "not_started")
 MAX_TEXT = 120
+PAGE_SIZE = 50
+COUNT_CAP = 1000  # a list counts its rows up to this, then says "more than": never a full scan at 1M rows
 
 
 @dataclass(frozen=True)
@@ -57,11 +61,12 @@ class ListenerFilter:
             return value
 
         group = text("group")
-        group_id = int(group) if group.isdigit() and len(group) <= 9 else None
+        group_id = int(group) if group.isascii() and group.isdigit() and len(group) <= 9 else None
         if group and group_id is None:
             problems.append("group")
         lesson = text("lesson")
-        if lesson and catalog is not None and not _known_lesson(catalog, lesson):
+        unknown = catalog is not None and not _known_lesson(catalog, lesson)
+        if lesson and (not _lesson_shape(lesson) or unknown):
             problems.append("lesson")
             lesson = ""
         progress = choice("progress", PROGRESS)
@@ -143,20 +148,27 @@ class ListenerFilter:
         return not_(exists().where(row, or_(done, started)))  # not_started
 
 
+def _lesson_shape(value: str) -> bool:
+    course_id, slash, lesson_id = value.partition("/")
+    return bool(slash and course_id and lesson_id) and len(course_id) <= 64 and len(lesson_id) <= 64
+
+
 def _known_lesson(catalog: Catalog, value: str) -> bool:
     course_id, _, lesson_id = value.partition("/")
     return any(c.id == course_id and any(lesson.id == lesson_id for lesson in c.lessons) for c in catalog)
 
 
 def _search(q: str) -> ColumnElement[bool]:
-    """A phone number (exact, any format the phone module accepts; or its last digits) or a name or village."""
+    """A whole phone number in any format the phone module accepts (exact match, the unique index); four or
+    more digits (spaces, dots, dashes, a leading + allowed): numbers containing them; else part of a name or
+    village, whatever the case."""
     try:
         return Listener.phone == normalize_phone(q)
     except InvalidPhone:
         pass
-    digits = "".join(c for c in q if c.isdigit())
-    if digits and len(digits) >= 4 and len(digits) == len(q.replace(" ", "")):
-        return Listener.phone.endswith(digits)
+    digits = "".join(c for c in q if c in "0123456789")
+    if len(digits) >= 4 and all(c in "0123456789 .-+()" for c in q):
+        return Listener.phone.contains(digits, autoescape=True)
     pattern = f"%{_escape_like(q.lower())}%"
     return or_(
         func.lower(Listener.name).like(pattern, escape="\\"),
@@ -168,6 +180,37 @@ def _escape_like(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def listeners_query(user: User, flt: ListenerFilter) -> Select:
-    """``select(Listener)`` in ``user``'s scope, filtered, in id order (keyset pagination: ``after_id``)."""
-    return select(Listener).where(listener_clause(user), *flt.clauses()).order_by(Listener.id)
+def listeners_query(user: User, flt: ListenerFilter, *, after: int | None = None) -> Select:
+    """``select(Listener)`` in ``user``'s scope, filtered, in id order; ``after``: only ids above it (keyset
+    pagination: the next page starts after the last id shown, never with OFFSET)."""
+    query = select(Listener).where(listener_clause(user), *flt.clauses())
+    if after is not None:
+        query = query.where(Listener.id > after)
+    return query.order_by(Listener.id)
+
+
+def parse_cursor(value: str | None) -> int | None:
+    """``after=<id>`` from a link: a positive id, or None for the first page (junk is the first page too)."""
+    value = (value or "").strip()
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 18 else None
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[Listener]
+    next_after: int | None  # the cursor of the next page, None on the last one
+
+
+def listeners_page(user: User, flt: ListenerFilter, *, after: int | None = None, size: int = PAGE_SIZE) -> Page:
+    """One page of the list: ``size`` listeners after the cursor (one more is read to know if a next exists)."""
+    rows = list(db.session.scalars(listeners_query(user, flt, after=after).limit(size + 1)))
+    more = len(rows) > size
+    rows = rows[:size]
+    return Page(rows=rows, next_after=rows[-1].id if more and rows else None)
+
+
+def count_listeners(user: User, flt: ListenerFilter, cap: int = COUNT_CAP) -> tuple[int, bool]:
+    """How many listeners match, counting at most ``cap`` (then ``(cap, True)``: "more than")."""
+    inner = select(Listener.id).where(listener_clause(user), *flt.clauses()).limit(cap + 1).subquery()
+    counted = db.session.scalar(select(func.count()).select_from(inner)) or 0
+    return min(counted, cap), counted > cap

@@ -36,7 +36,7 @@ from listeners.service import give_consent
 
 bp = Blueprint("register", __name__, url_prefix="/dashboard", template_folder="templates")
 LANGUAGES = ("bm", "fr")
-RECORD_ENDPOINT = "listeners.record"  # the listener's page (dashboard.listeners), linked when it exists
+RECORD_ENDPOINT = "listeners.show"  # the listener's page (dashboard.listeners), linked when it exists
 
 
 @bp.route("/register", methods=["GET", "POST"])

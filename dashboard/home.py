@@ -9,6 +9,7 @@ completed and the people per course come from one pass over the completions.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import Blueprint, render_template
@@ -32,17 +33,32 @@ WEEK = timedelta(days=7)
 @bp.get("/")
 @require(Permission.VIEW)
 def index():
-    counts = {name: db.session.execute(query).all() for name, query in queries(me(), now())}
-    by_course = {course_id: people for course_id, _done, people in counts["completions by course"]}
-    courses = [(c, by_course.get(c.id, 0)) for c in get_catalog() if c.lessons]
-    return render_template(
-        "dashboard/home.html",
-        listeners=counts["listeners"][0][0],
-        active=counts["active this week"][0][0],
-        completed=sum(done for _course, done, _people in counts["completions by course"]),
-        courses=courses,
-        calls=counts["last calls"],
-        messages=counts["last SMS"],
+    home = figures(me(), now())
+    courses = [(c, home.people_by_course.get(c.id, 0)) for c in get_catalog() if c.lessons]
+    return render_template("dashboard/home.html", home=home, courses=courses)
+
+
+@dataclass(frozen=True)
+class Figures:
+    listeners: int
+    active: int  # listeners whose progress moved in the last 7 days
+    completed: int  # lessons completed (every completed run)
+    people_by_course: dict[str, int]  # course id -> listeners who completed at least one of its lessons
+    calls: list  # the latest (CallSession, Listener) pairs
+    messages: list  # the latest (Message, Listener) pairs
+
+
+def figures(user: User, today: datetime) -> Figures:
+    """The home page's figures for ``user``'s scope at ``today``."""
+    rows = {name: db.session.execute(query).all() for name, query in queries(user, today)}
+    by_course = rows["completions by course"]
+    return Figures(
+        listeners=rows["listeners"][0][0],
+        active=rows["active this week"][0][0],
+        completed=sum(done for _course, done, _people in by_course),
+        people_by_course={course_id: people for course_id, _done, people in by_course},
+        calls=[tuple(row) for row in rows["last calls"]],
+        messages=[tuple(row) for row in rows["last SMS"]],
     )
 
 

@@ -79,6 +79,7 @@ class Size:
 # Village v (0 = the biggest) gets a share ~ 1/sqrt(v): floor(V * r^2) of a uniform r. Village 0 is "Kaniko".
 # Its commune is v % C, the commune's region is c % 5. A few rows carry the spaces and capitals of hand typing.
 GENERATION = [
+    "SET LOCAL statement_timeout = 0",
     "SELECT setseed(0.42)",
     """
     INSERT INTO groups (id, name, description, created_at)
@@ -137,7 +138,8 @@ GENERATION = [
     INSERT INTO lesson_progress (listener_id, course_id, lesson_id, status, bookmark, channel, completed_channel,
                                  score, best_score, total, attempts, started_at, completed_at, updated_at)
     SELECT listener_id, course_id, lesson_id, CASE WHEN open THEN 'in_progress' ELSE 'completed' END,
-           CAST(CASE WHEN open THEN '{"chunk": 2}' ELSE '{}' END AS json), CASE WHEN k % 3 = 0 THEN 'sms' ELSE 'voice' END,
+           CAST(CASE WHEN open THEN '{"chunk": 2}' ELSE '{}' END AS json),
+           CASE WHEN k % 3 = 0 THEN 'sms' ELSE 'voice' END,
            CASE WHEN open THEN NULL WHEN k % 3 = 0 THEN 'sms' ELSE 'voice' END,
            CASE WHEN open THEN NULL ELSE score END, CASE WHEN open THEN NULL ELSE score END, 3, attempts,
            at - interval '2 days', CASE WHEN open THEN NULL ELSE at END, at
@@ -210,7 +212,9 @@ def generate(engine, size: Size) -> dict[str, int]:
             used = {k: v for k, v in params.items() if f":{k}" in statement}
             conn.execute(text(statement), used)
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("SET statement_timeout = 0"))
         conn.execute(text("VACUUM ANALYZE"))
+        conn.execute(text("RESET statement_timeout"))
         tables = ("listeners", "listener_groups", "consent_events", "lesson_progress", "lesson_completions",
                   "quiz_answers", "call_sessions", "messages")  # fmt: skip
         counts = {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one() for t in tables}
@@ -231,7 +235,7 @@ class Figures:
 
     def line(self) -> str:
         t = sorted(self.times_ms)
-        p95 = t[max(0, int(round(0.95 * len(t))) - 1)]
+        p95 = t[max(0, round(0.95 * len(t)) - 1)]
         flag = "  > 300 ms" if p95 > 300 else ""
         return (
             f"  {self.name:<44} {self.who:<14} n={len(t):<3} p50 {statistics.median(t):8.1f}  p95 {p95:8.1f}  "
@@ -387,7 +391,7 @@ def query_cases(ids: list[int], middle_id: int) -> list[tuple[str, Callable[[int
                 listener_clause(user),
                 LessonProgress.course_id == course,
                 LessonProgress.status == ProgressStatus.COMPLETED,
-            )  # fmt: skip
+            )
             .group_by(village, LessonProgress.lesson_id)
         )
 
@@ -544,7 +548,9 @@ def run(url: str, scale: float, plans: bool = False, compare: bool = False) -> d
             from core.db import db
 
             with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.execute(text("SET statement_timeout = 0"))
                 conn.execute(text("VACUUM ANALYZE"))
+                conn.execute(text("RESET statement_timeout"))
         print(f"\nindexes built and tables analysed in {time.perf_counter() - start:.0f} s")
     results["after"] = measure(app, people, plans)
     report("with this issue's indexes (head)", results["after"])

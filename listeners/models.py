@@ -70,12 +70,22 @@ class Listener(db.Model):
 
     __table_args__ = (
         CheckConstraint("language IN ('bm', 'fr') OR language IS NULL", name="language"),
-        # the scope rule and the place filters compare lower(trim(place)); with id, a scoped list pages by keyset.
+        # the scope rule and the place filters compare lower(trim(place)); with id, a scoped list pages by keyset;
+        # with the place itself included, counts in a scope are index-only scans on PostgreSQL.
         # The migration builds them on every database; written here as PostgreSQL reflects them, for the drift
         # check (SQLite cannot reflect expression indexes: not compared there)
-        Index("ix_listeners_village_key", text("lower(TRIM(BOTH FROM village))"), "id").ddl_if(dialect="postgresql"),
-        Index("ix_listeners_commune_key", text("lower(TRIM(BOTH FROM commune))"), "id").ddl_if(dialect="postgresql"),
-        Index("ix_listeners_region_key", text("lower(TRIM(BOTH FROM region))"), "id").ddl_if(dialect="postgresql"),
+        Index(
+            "ix_listeners_village_key", text("lower(TRIM(BOTH FROM village))"), "id", postgresql_include=["village"]
+        ).ddl_if(dialect="postgresql"),
+        Index(
+            "ix_listeners_commune_key", text("lower(TRIM(BOTH FROM commune))"), "id", postgresql_include=["commune"]
+        ).ddl_if(dialect="postgresql"),
+        Index(
+            "ix_listeners_region_key", text("lower(TRIM(BOTH FROM region))"), "id", postgresql_include=["region"]
+        ).ddl_if(dialect="postgresql"),
+        # a search for part of a name or village (lower(x) LIKE '%...%'): trigrams, on PostgreSQL only
+        Index("ix_listeners_name_trgm", text("lower(name)"), postgresql_using="gin").ddl_if(dialect="postgresql"),
+        Index("ix_listeners_village_trgm", text("lower(village)"), postgresql_using="gin").ddl_if(dialect="postgresql"),
     )
 
     @validates("phone")

@@ -38,6 +38,7 @@ class CallSession(db.Model):
     __table_args__ = (
         UniqueConstraint("provider", "provider_call_id"),
         Index("ix_call_sessions_phone_created", "phone", "created_at"),
+        Index("ix_call_sessions_created", "created_at", "id"),  # the latest, on the home page
     )
 
 

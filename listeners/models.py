@@ -26,6 +26,7 @@ listener_groups = Table(
     db.metadata,
     Column("listener_id", ForeignKey("listeners.id", ondelete="CASCADE"), primary_key=True),
     Column("group_id", ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True),
+    Index("ix_listener_groups_group", "group_id", "listener_id"),  # a group's members; an agent's group scope
 )
 
 
@@ -67,7 +68,25 @@ class Listener(db.Model):
     groups: Mapped[list[Group]] = relationship(secondary=listener_groups, back_populates="listeners")
     progress: Mapped[list[LessonProgress]] = relationship(back_populates="listener", cascade="all, delete-orphan")
 
-    __table_args__ = (CheckConstraint("language IN ('bm', 'fr') OR language IS NULL", name="language"),)
+    __table_args__ = (
+        CheckConstraint("language IN ('bm', 'fr') OR language IS NULL", name="language"),
+        # the scope rule and the place filters compare lower(trim(place)); with id, a scoped list pages by keyset;
+        # with the place itself included, counts in a scope are index-only scans on PostgreSQL.
+        # The migration builds them on every database; written here as PostgreSQL reflects them, for the drift
+        # check (SQLite cannot reflect expression indexes: not compared there)
+        Index(
+            "ix_listeners_village_key", text("lower(TRIM(BOTH FROM village))"), "id", postgresql_include=["village"]
+        ).ddl_if(dialect="postgresql"),
+        Index(
+            "ix_listeners_commune_key", text("lower(TRIM(BOTH FROM commune))"), "id", postgresql_include=["commune"]
+        ).ddl_if(dialect="postgresql"),
+        Index(
+            "ix_listeners_region_key", text("lower(TRIM(BOTH FROM region))"), "id", postgresql_include=["region"]
+        ).ddl_if(dialect="postgresql"),
+        # a search for part of a name or village (lower(x) LIKE '%...%'): trigrams, on PostgreSQL only
+        Index("ix_listeners_name_trgm", text("lower(name)"), postgresql_using="gin").ddl_if(dialect="postgresql"),
+        Index("ix_listeners_village_trgm", text("lower(village)"), postgresql_using="gin").ddl_if(dialect="postgresql"),
+    )
 
     @validates("phone")
     def _normalize(self, _key: str, value: str) -> str:
@@ -146,6 +165,7 @@ class LessonProgress(db.Model):
     __table_args__ = (
         UniqueConstraint("listener_id", "course_id", "lesson_id"),
         Index("ix_lesson_progress_course_lesson_status", "course_id", "lesson_id", "status"),
+        Index("ix_lesson_progress_updated", "updated_at", "listener_id"),  # active learners this week
     )
 
 
@@ -202,4 +222,5 @@ class LessonCompletion(db.Model):
     __table_args__ = (
         UniqueConstraint("listener_id", "course_id", "lesson_id", "attempt"),
         Index("ix_lesson_completions_lesson", "course_id", "lesson_id", "completed_at"),
+        Index("ix_lesson_completions_course_listener", "course_id", "listener_id"),  # people per course
     )

@@ -36,4 +36,5 @@ class Message(db.Model):
     __table_args__ = (
         UniqueConstraint("provider", "provider_message_id"),
         Index("ix_messages_phone_created", "phone", "created_at"),
+        Index("ix_messages_created", "created_at", "id"),  # the latest, on the home page
     )

@@ -26,7 +26,7 @@ from content.loader import COURSES_DIR, load_catalog
 from core.db import db
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)  # a Tuesday, 10:00 in Bamako
-pytest_plugins = ["tests.dashboard_support"]  # make_user, for the dashboard and API tests
+pytest_plugins = ["tests.dashboard_support", "tests.browser_support"]  # make_user; browser, live_app
 
 BASE_CONFIG = {
     "SECRET_KEY": "test-secret-key",

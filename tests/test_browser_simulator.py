@@ -14,16 +14,11 @@ Skipped with a reason when /usr/bin/chromium is missing, except when ``KALANSO_R
 
 from __future__ import annotations
 
-import os
-import shutil
-import threading
 from dataclasses import replace
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from campaigns.dispatch import dispatch_due
 from campaigns.expand import expand_due
@@ -36,68 +31,10 @@ from ivr.models import CallSession
 from ivr.prompts import prompt
 from listeners.models import Listener
 from sms.models import Message
-from tests.conftest import NOW, make_app, send_outbox
-
-CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-PHONE_SCREEN = {"width": 390, "height": 844}
-DESKTOP = {"width": 1280, "height": 800}
-PAGES = {"front": "/", "simulator": "/simulator", "sms": "/simulator/sms"}
+from tests.browser_support import DESKTOP, PAGES, PHONE_SCREEN, screenshot, sideways_overflow
+from tests.conftest import NOW, send_outbox
 
 pytestmark = pytest.mark.browser
-
-
-def screenshot(page, name: str) -> Path:
-    folder = Path(os.environ.get("KALANSO_SCREENSHOTS", "/tmp/kalanso-screenshots"))
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"kalanso-{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    return path
-
-
-def sideways_overflow(page) -> int:
-    """How many pixels the page is wider than the screen (0: no horizontal scroll)."""
-    return page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-
-
-@pytest.fixture
-def browser():
-    if not CHROMIUM.exists() or shutil.which("chromium") is None:
-        if os.environ.get("KALANSO_REQUIRE_BROWSER") == "1":
-            pytest.fail("KALANSO_REQUIRE_BROWSER=1 but /usr/bin/chromium is missing (apt-get install chromium)")
-        pytest.skip("Debian's chromium is not installed: browser tests skipped (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-@pytest.fixture
-def live_app(sqlite_url):
-    """The app served over HTTP on 127.0.0.1 (a random port), in a thread."""
-    app = make_app(sqlite_url)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield app, f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        with app.app_context():
-            db.engine.dispose()
 
 
 def wait_for_text(page, selector: str, text: str) -> None:

@@ -226,7 +226,7 @@ def test_an_agent_covering_a_group_may_register_into_it_outside_their_villages(c
 def test_the_consent_sentence_comes_in_the_persons_language(client, people, language, words, absent):
     sign_in(client, people["agent_in"])
     partial = _text(client.get(f"{REGISTER}/consent?language={language}"))
-    assert partial.startswith('<blockquote class="consent" id="consent"')
+    assert partial.startswith('<blockquote class="consent" id="consent-sentence"')
     assert all(w in partial for w in words) and absent not in partial
     page = _text(post(client, REGISTER, _form(language="fr", consent=None), page=REGISTER))
     assert "envoyez STOP par SMS" in page  # after an error, the sentence of the language chosen

@@ -297,7 +297,7 @@ def language_setter(listener: Listener) -> str:
     if by.startswith("user:") and by[5:].isdigit():
         user = db.session.get(User, int(by[5:]))
         return _("%(who)s, sur le tableau de bord", who=(user.name or user.email) if user else f"#{by[5:]}")
-    return _("on ne sait pas")
+    return _("une source inconnue")
 
 
 @dataclass

@@ -318,7 +318,7 @@ def page_cases(app) -> list[tuple[str, str, Callable[[int, list[int]], dict]]]:
         ("page listeners: search name", "listeners.index",
          lambda i, ids: {"q": f"{FIRST_NAMES[i % 20]} {LAST_NAMES[i % 15]}"}),
         ("page listeners: later page (keyset)", "listeners.index", lambda i, ids: {"after": ids[i]}),
-        ("page record", "listeners.record", lambda i, ids: {"listener_id": ids[i]}),
+        ("page record", "listeners.show", lambda i, ids: {"listener_id": ids[i]}),
         ("page completion matrix", "completion.index",
          lambda i, ids: {"course": ("child-labour", "money")[i % 2]}),
     ]  # fmt: skip

@@ -27,12 +27,13 @@ _LOGGERS = ("werkzeug", "sqlalchemy", "sqlalchemy.engine", "gunicorn.error", "gu
 
 # A phone number: with a prefix (+, its URL-encoded %2B, or 00 via the plain form below), at least 7 digits
 # that may be grouped by single spaces, dashes or dots (URL-encoded: + and %20 too); without a prefix, 8 or
-# more digits grouped by single spaces, standing alone (not part of an id such as ATVId_b1782591735c...,
-# nor of a decimal such as 0.00012345678; a full stop after it is punctuation). Dates (2026-11-24) and times
-# stay readable: bare digits never group by dashes or colons.
+# more digits grouped by single spaces (in a query string, such as a dashboard search: + or %20), standing
+# alone (not part of an id such as ATVId_b1782591735c..., nor of a decimal such as 0.00012345678; a full
+# stop after it is punctuation). Dates (2026-11-24) and times stay readable: bare digits never group by
+# dashes or colons.
 _PHONE = re.compile(
     r"(?P<plus>\+|%2[Bb])(?P<intl>\d(?:(?:[ .\-]|%20|\+)?\d){6,})"
-    r"|(?<![\w%])(?<!\d\.)(?P<bare>\d(?: ?\d){7,})(?!\w|\.\d)"
+    r"|(?<![\w%])(?<!\d\.)(?P<bare>\d(?:(?: |\+|%20)?\d){7,})(?!\w|\.\d)"
 )
 
 
@@ -40,7 +41,8 @@ def _mask(match: re.Match[str]) -> str:
     if match.group("plus"):  # an encoded space (%20) is a separator, not digits to count
         number = match.group("intl").replace("%20", "\x00")
         return match.group("plus") + mask_phone(number).replace("\x00", "%20")
-    return mask_phone(match.group("bare"))
+    number = match.group("bare").replace("%20", "\x00")
+    return mask_phone(number).replace("\x00", "%20")
 
 
 class _Secrets:

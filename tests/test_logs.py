@@ -45,6 +45,13 @@ def secrets():
         ("76123456", "7612****"),
         ("76 12 34 56", "76 12 ** **"),
         ("+223-76-12-34-56", "+223-76-12-**-**"),
+        # a search typed in the dashboard, as the access log shows its query string
+        (
+            '"GET /dashboard/listeners/?q=76+12+34+56 HTTP/1.1" 200',
+            '"GET /dashboard/listeners/?q=76+12+**+** HTTP/1.1" 200',
+        ),
+        ("/api/v1/listeners?q=76%2012%2034%2056&limit=5", "/api/v1/listeners?q=76%2012%20**%20**&limit=5"),
+        ("/dashboard/listeners/?after=12345&q=Awa", "/dashboard/listeners/?after=12345&q=Awa"),
         (
             "POST /sms/twilio?From=%2B22376123456&To=%2b15005550006",
             "POST /sms/twilio?From=%2B2237612****&To=%2b1500555****",

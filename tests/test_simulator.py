@@ -149,7 +149,7 @@ def test_a_missed_call_over_the_daily_cap_says_no_callback(client, clock):
 def campaign_call(app, catalog, make_listener, drain):
     """A voice campaign (retries, SMS fallback) whose call to PHONE is placed: it rings in the simulator."""
     settings = app.config["KALANSO"]
-    make_listener(phone=PHONE, language="fr")
+    make_listener(phone=PHONE, language="fr", consent_at=NOW)
     campaign = upsert_from_definition(
         {
             "name": "Essai simulateur",

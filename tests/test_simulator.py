@@ -192,6 +192,7 @@ def test_a_campaign_call_rings_until_the_simulator_answers(client, clock, campai
     assert (session.direction, session.status) == (Direction.OUTBOUND, CallStatus.IN_PROGRESS)
     db.session.refresh(delivery)
     assert delivery.status == DeliveryStatus.QUEUED  # answered is recorded when the call ends
+    assert delivery.started_at == NOW  # the call's lesson began: the campaign's funnel counts a start
 
 
 BUTTONS = [  # the button's word -> the call's status, the provider's word kept

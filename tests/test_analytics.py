@@ -375,3 +375,18 @@ def test_a_call_through_the_voice_webhook_leaves_its_fact(client, clock, catalog
     assert (fact.cost_fcfa, fact.cost_source) == (Decimal("500.00"), "tariff")  # 75 s: 2 started minutes at 250
     rows = {r.node: r for r in queries.node_dropoff(EVERYONE, make_user(Role.MANAGER))}
     assert rows["lesson"] == NodeRow("lesson", entered=1, left_here=1, timed_out=0, invalid=1)
+
+
+@pytest.mark.parametrize(("language", "kept"), [("bm", "bm"), ("fr", "fr"), (None, "fr")])
+def test_an_answer_keeps_the_language_it_was_asked_in(app, catalog, make_listener, language, kept):
+    from engine import Digits, Start
+    from listeners.progress import take_turn
+
+    listener = make_listener(language=language)
+    course = catalog.course("child-labour")
+    lesson = course.lessons[0]
+    take_turn(listener, course, lesson.id, Start(), channel=Channel.SMS, now=NOW)
+    take_turn(listener, course, lesson.id, Digits("1"), channel=Channel.SMS, now=NOW)  # past the chunk
+    take_turn(listener, course, lesson.id, Digits("1"), channel=Channel.SMS, now=NOW)  # the first question
+    db.session.flush()
+    assert [a.lang for a in db.session.scalars(select(QuizAnswer))] == [kept]  # None: the default language (fr)

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from content.model import Localized
+from content.model import Chunk, Lesson, Localized
 from engine import (
     AskQuestion,
     Digits,
@@ -44,6 +44,16 @@ REPEAT, BACK = "*", "0"
 OPT_OUT_KEY = "9"
 LANGUAGE_KEYS = {"1": "bm", "2": "fr"}
 MAX_CHOICES = 8  # courses or lessons offered in one menu (keys 1..8)
+
+# --- the call path's vocabulary (ivr/models.py documents it) --------------------------------------
+NODE_ORDER = ("language", "main", "courses", "lessons", "lesson", "lesson_end", "campaign_end", "opt_out_confirm")
+"""The menu nodes a caller can be at between turns, in menu order (the drop-off table's rows)."""
+INVALID = "!invalid"  # an invalid key at the current node
+TIMEOUT = "!timeout"  # no key before the timeout at the current node
+LANG_PREFIX = "lang:"  # lang:bm — a language chosen on this call
+LESSON_PREFIX = "lesson:"  # lesson:<course>/<lesson> — a lesson started (or resumed)
+CHUNK_PREFIX = "chunk:"  # chunk:<i>/<n> — the i-th of the lesson's n chunks said (1-based)
+DONE_PREFIX = "done:"  # done:<right>/<total> — the lesson completed with that score
 
 
 # --- what the menu says ---------------------------------------------------------------------------
@@ -187,15 +197,17 @@ def silence(state: dict[str, Any], ctx: Context) -> Step:
     return _miss(state, ctx, node, Prompt("no-input"))
 
 
-def lesson_result(state: dict[str, Any], ctx: Context, result: Result) -> Step:
-    """Say what the engine answered; when the lesson session ends, move on in the menus."""
+def lesson_result(state: dict[str, Any], ctx: Context, result: Result, lesson: Lesson | None = None) -> Step:
+    """Say what the engine answered; when the lesson session ends, move on in the menus. With ``lesson`` (the
+    lesson being played), the path records what happened in it (see ``lesson_events``)."""
     lines: list[Line] = []
     for step in result.steps:
         lines.extend(_engine_lines(step, at_chunk=result.awaiting == "continue"))
+    events = lesson_events(state, result, lesson) if lesson is not None else ()
     ended = result.ended
     if ended is None:
-        return Step(state, tuple(lines))
-    said = Step(state, tuple(lines))
+        return Step(state, tuple(lines), nodes=events)
+    said = Step(state, tuple(lines), nodes=events)
     if ended.reason in ("no_input", "hangup"):
         return said.then(_goodbye(state) if ended.reason == "no_input" else Step(state, listen=False))
     if state.get("entry") == "lesson":  # an outbound campaign call: offer the menu, or to stop calls
@@ -203,6 +215,25 @@ def lesson_result(state: dict[str, Any], ctx: Context, result: Result) -> Step:
     if ended.reason == "completed":
         return said.then(_enter(state, ctx, "lesson_end"))
     return said.then(_enter(state, ctx, "lessons"))
+
+
+def lesson_events(state: dict[str, Any], result: Result, lesson: Lesson) -> tuple[str, ...]:
+    """The path labels of one lesson turn: the lesson started or resumed, each chunk said (its place among the
+    lesson's chunks), an invalid key or a silence, the lesson completed with its score."""
+    chunk_ids = [item.id for item in lesson.items if isinstance(item, Chunk)]
+    out: list[str] = []
+    for step in result.steps:
+        if isinstance(step, LessonIntro):
+            out.append(f"{LESSON_PREFIX}{state.get('course_id')}/{lesson.id}")
+        elif isinstance(step, SayChunk) and step.chunk.id in chunk_ids:
+            out.append(f"{CHUNK_PREFIX}{chunk_ids.index(step.chunk.id) + 1}/{len(chunk_ids)}")
+        elif isinstance(step, Invalid):
+            out.append(INVALID)
+        elif isinstance(step, NoInput):
+            out.append(TIMEOUT)
+        elif isinstance(step, LessonComplete):
+            out.append(f"{DONE_PREFIX}{step.score}/{step.total}")
+    return tuple(out)
 
 
 # --- nodes ----------------------------------------------------------------------------------------
@@ -269,7 +300,7 @@ def _language(state, ctx: Context, key: str) -> Step | None:
     lang = LANGUAGE_KEYS.get(key)
     if lang is None:
         return None
-    said = Step(state, (Prompt("language-set", lang=lang),), effects=(SetLanguage(lang),))
+    said = Step(state, (Prompt("language-set", lang=lang),), effects=(SetLanguage(lang),), nodes=(LANG_PREFIX + lang,))
     return said.then(_enter(state, replace(ctx, language=lang), "main"))
 
 
@@ -355,13 +386,14 @@ def _miss(state: dict[str, Any], ctx: Context, node: str, why: Prompt, *, enter:
     """A silence or an invalid key at ``node``: say why and present ``node`` again (``enter``: move to it),
     or say goodbye at the third miss in a row."""
     misses = int(state.get("misses") or 0) + 1
+    event = (TIMEOUT if why.key == "no-input" else INVALID,)  # at the node the caller is at (the last entered)
     if misses >= MAX_MISSES:
-        return Step(state, (why,)).then(_goodbye(state))
+        return Step(state, (why,), nodes=event).then(_goodbye(state))
     state = {**state, "misses": misses}
     if enter:
         state = {**state, "node": node}
-        return Step(state, (why,), nodes=(node,)).then(_present(state, ctx, node))
-    return Step(state, (why,)).then(_present(state, ctx, node))
+        return Step(state, (why,), nodes=(*event, node)).then(_present(state, ctx, node))
+    return Step(state, (why,), nodes=event).then(_present(state, ctx, node))
 
 
 def _opt_out(state: dict[str, Any]) -> Step:

@@ -1,4 +1,25 @@
-"""Call records: one row per call, with the path of menu nodes visited."""
+"""Call records: one row per call, with the path of menu nodes visited.
+
+**The call path** (``CallSession.path``) is a JSON list of ``[iso time, label]`` entries, in order, written by the
+voice service as the call goes (``ivr.service._visit``). It is enough on its own to compute the learning
+analytics (``analytics.paths.summarize``). The labels:
+
+- a menu node entered: ``language``, ``main``, ``courses``, ``lessons``, ``lesson``, ``lesson_end``,
+  ``campaign_end``, ``opt_out_confirm`` (``ivr.menu.NODE_ORDER``; a repeat with ``*`` is not a new entry);
+- an event at the node entered last: ``!invalid`` (a key that means nothing there, in a lesson too) and
+  ``!timeout`` (no key before the timeout; at a lesson's chunk a silence goes on and is not recorded);
+- ``lang:bm`` / ``lang:fr``: a language chosen on this call;
+- ``lesson:<course>/<lesson>``: a lesson started or resumed; ``chunk:<i>/<n>``: the i-th of the lesson's n chunks
+  said (1-based; a resumed lesson starts past 1); ``done:<right>/<total>``: the lesson completed with that score;
+- how it ends: ``goodbye`` (we said goodbye: three misses, or the end), ``opted_out`` (the listener stopped
+  calls by key), then ``hangup`` when the provider reports the end of an answered call; an unanswered call
+  ends with its status (``no_answer``, ``busy``, ``failed``, ``canceled``...), a declined one (missed-call
+  callback) with ``rejected``; an outbound call starts with ``queued``, and ``failed`` / ``opted-out`` when
+  the provider refused it or the listener opted out before it rang.
+
+A path is bounded (``MAX_PATH`` entries): past it, the first entries are kept, then one ``!truncated`` entry,
+then the latest ``PATH_TAIL`` entries (so a call's end is always there).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +34,18 @@ from core.clock import utcnow
 from core.db import UTCDateTime, db, str_enum
 from core.vocabulary import CallStatus, Direction
 
+MAX_PATH = 200
+PATH_TAIL = 40
+TRUNCATED = "!truncated"
+
+
+def bounded_path(path: list[Any]) -> list[Any]:
+    """``path`` cut to ``MAX_PATH`` entries (see the module's docstring); idempotent."""
+    if len(path) <= MAX_PATH:
+        return path
+    head = path[: MAX_PATH - PATH_TAIL - 1]
+    return [*head, [path[len(head)][0], TRUNCATED], *path[-PATH_TAIL:]]
+
 
 class CallSession(db.Model):
     __tablename__ = "call_sessions"
@@ -26,7 +59,7 @@ class CallSession(db.Model):
     status: Mapped[CallStatus] = mapped_column(str_enum(CallStatus, "call_status"), default=CallStatus.QUEUED)
     provider_status: Mapped[str] = mapped_column(String(40), default="")  # the provider's word, kept for audit
     state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # where the caller is in the menus
-    path: Mapped[list[Any]] = mapped_column(JSON, default=list)  # [[iso time, node], ...]
+    path: Mapped[list[Any]] = mapped_column(JSON, default=list)  # [[iso time, label], ...]: see the docstring
     duration_seconds: Mapped[int | None] = mapped_column()
     cost: Mapped[float | None] = mapped_column(Numeric(12, 4))
     currency: Mapped[str] = mapped_column(String(3), default="")

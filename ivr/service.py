@@ -35,7 +35,7 @@ from engine import HangUp
 from ivr import menu
 from ivr.audio import utterance, utterances
 from ivr.callbacks import callback_pending, schedule_callback
-from ivr.models import CallSession
+from ivr.models import CallSession, bounded_path
 from listeners.models import LessonProgress, Listener, ProgressStatus
 from listeners.progress import remember, take_turn
 from listeners.service import find_or_create_listener, give_consent, lock_listener, mark_locked, opt_out
@@ -83,7 +83,7 @@ def handle(event: CallEvent, now: datetime) -> VoiceTurn:
         and (schedule_callback(listener, session, now, settings) is not None or callback_pending(listener.phone))
     ):
         _set_status(session, CallStatus.REJECTED, "", now)
-        _visit(session, "rejected", now)
+        _visit(session, now, "rejected")
         turn = VoiceTurn(say=(), gather=None, reject=True, session_id=session.id, node="rejected")
         _remember(session, {**state, "node": "rejected"}, answered, event.call, turn)
         db.session.flush()
@@ -102,8 +102,7 @@ def handle(event: CallEvent, now: datetime) -> VoiceTurn:
 
     if session.status in (CallStatus.QUEUED, CallStatus.RINGING):
         _set_status(session, CallStatus.IN_PROGRESS, session.provider_status, now)
-    for node in step.nodes:
-        _visit(session, node, now)
+    _visit(session, now, *step.nodes)
     session.updated_at = now
     lang = listener.language or settings.default_language
     turn = VoiceTurn(
@@ -298,7 +297,7 @@ def _apply(step: menu.Step, listener: Listener, ctx: menu.Context, now: datetime
         elif isinstance(effect, menu.LessonTurn):
             course = get_catalog().course(effect.course_id)
             result = take_turn(listener, course, effect.lesson_id, effect.event, channel=Channel.VOICE, now=now)
-            out = out.then(menu.lesson_result(step.state, ctx, result))
+            out = out.then(menu.lesson_result(step.state, ctx, result, course.lesson(effect.lesson_id)))
     return out
 
 
@@ -331,7 +330,7 @@ def _update(session: CallSession | None, event: CallUpdate, now: datetime) -> Vo
 
 def _finish(session: CallSession, now: datetime) -> None:
     session.ended_at = session.ended_at or now
-    _visit(session, "hangup" if session.answered_at else session.status.value, now)
+    _visit(session, now, "hangup" if session.answered_at else session.status.value)
     listener = db.session.get(Listener, session.listener_id) if session.listener_id else None
     if listener is not None:
         lock_listener(listener)
@@ -391,8 +390,11 @@ def _set_status(session: CallSession, status: CallStatus, provider_status: str, 
     session.updated_at = now
 
 
-def _visit(session: CallSession, node: str, now: datetime) -> None:
-    session.path = [*(session.path or []), [now.isoformat(), node]]
+def _visit(session: CallSession, now: datetime, *labels: str) -> None:
+    """Append ``labels`` to the call's path (one assignment per turn: the row is written once anyway)."""
+    if labels:
+        at = now.isoformat()
+        session.path = bounded_path([*(session.path or []), *([at, label] for label in labels)])
 
 
 def _e164_or_raw(phone: str) -> str:

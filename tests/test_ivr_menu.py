@@ -107,7 +107,7 @@ def test_a_silence_at_the_opt_out_question_goes_back_and_counts_as_a_miss():
     step = menu.press({"node": "main"}, ctx(), "9")
     step = menu.silence(step.state, ctx())
     assert (step.state["node"], list(step.lines), step.effects, step.nodes) == (
-        "main", [P("no-input"), P("menu-main")], (), ("main",),
+        "main", [P("no-input"), P("menu-main")], (), ("!timeout", "main"),
     )  # fmt: skip
     step = menu.silence(step.state, ctx())
     step = menu.silence(step.state, ctx())
@@ -269,7 +269,10 @@ def test_outbound_campaign_lesson_call_ends_with_the_opt_out_key(client, clock):
     assert db.session.get(Listener, listener.id).opted_out
     outbound = db.session.get(CallSession, session.id)
     assert outbound.state["campaign_delivery_id"] == 7
-    assert [node for _, node in outbound.path] == ["queued", "lesson", "campaign_end", "opt_out_confirm", "opted_out"]
+    assert [node for _, node in outbound.path] == [
+        "queued", "lesson", "lesson:child-labour/what-is-child-labour", "chunk:1/1", "done:2/2", "campaign_end",
+        "opt_out_confirm", "opted_out",
+    ]  # fmt: skip
     # and no further call may be started to them
     assert start_call(db.session.get(Listener, listener.id), {"entry": "menu"}, NOW) is None
     assert db.session.scalars(select(CallSession)).one().status == CallStatus.IN_PROGRESS

@@ -107,7 +107,12 @@ def test_flask_simulate_call(runner, catalog, clock):
     assert next(iter(catalog)).lessons[0].title.text("fr") in out
     assert "(vous avez raccroché)" in out
     session = db.session.scalars(select(CallSession)).one()
-    assert [node for _, node in session.path][-2:] == ["lesson", "hangup"]
+    assert [node for _, node in session.path][-4:] == [
+        "lesson",
+        "lesson:child-labour/what-is-child-labour",
+        "chunk:1/1",
+        "hangup",
+    ]
     assert session.status == CallStatus.COMPLETED
 
 

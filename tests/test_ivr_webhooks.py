@@ -184,9 +184,13 @@ def test_a_dropped_call_resumes_and_the_lesson_completes(provider, backend, clie
         Direction.INBOUND,
         wire.duration,
     )
-    assert [node for _, node in first.path] == ["language", "main", "courses", "lessons", "lesson", "hangup"]
+    assert [node for _, node in first.path] == [
+        "language", "lang:fr", "main", "courses", "lessons", "lesson", "lesson:child-labour/what-is-child-labour",
+        "chunk:1/1", "chunk:1/1", "!invalid", "!invalid", "!timeout", "hangup",
+    ]  # fmt: skip
     assert [node for _, node in second.path] == [
-        "main", "lesson", "lesson_end", "lessons", "courses", "main", "main", "opt_out_confirm", "main",
+        "main", "lesson", "lesson:child-labour/what-is-child-labour", "done:1/2", "lesson_end", "lessons", "courses",
+        "main", "main", "opt_out_confirm", "main",
         "opt_out_confirm", "opted_out", "hangup",
     ]  # fmt: skip
     assert (second.status, second.duration_seconds) == (CallStatus.COMPLETED, wire.duration)
@@ -210,7 +214,7 @@ def test_three_misses_in_a_menu_say_goodbye(provider, client, clock):
         P("invalid-key"), P("language-menu", "bm"), P("language-menu")
     )
     assert wire.key(client, 1, None).get_data(as_text=True) == wire.hangup(P("no-input"), P("goodbye"))
-    assert [node for _, node in _session(wire, 1).path] == ["language", "goodbye"]
+    assert [node for _, node in _session(wire, 1).path] == ["language", "!timeout", "!invalid", "!timeout", "goodbye"]
 
 
 def test_bambara_caller_hears_transliterated_bambara_on_twilio(client, catalog, clock):
@@ -241,7 +245,10 @@ def test_after_the_last_lesson_of_a_course_1_starts_the_next_course(provider, cl
     progress = db.session.scalars(select(LessonProgress).filter_by(course_id="money")).one()
     assert (progress.lesson_id, progress.status) == (first.id, ProgressStatus.IN_PROGRESS)
     path = [node for _, node in _session(wire, 1).path]
-    assert path == ["language", "main", "courses", "lessons", "lesson", "lesson_end", "lesson"]
+    assert path == [
+        "language", "lang:fr", "main", "courses", "lessons", "lesson", "lesson:child-labour/what-is-child-labour",
+        "chunk:1/1", "done:2/2", "lesson_end", "lesson", "lesson:money/saving-a-little", "chunk:1/1",
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize("provider", ["twilio", "africastalking"])
@@ -424,13 +431,27 @@ class Phone:
 FINAL_DURATION = {"twilio": 47, "africastalking": 39, "local": None}  # the local provider reports none
 LINE_ENDINGS = {
     # the line says goodbye after three silences at the first menu
-    "goodbye": ([None, None, None], ["language", "goodbye", "hangup"]),
+    "goodbye": ([None, None, None], ["language", "!timeout", "!timeout", "!timeout", "goodbye", "hangup"]),
     # a confirmed opt-out: language, 9, 9 again
-    "opted_out": (["2", "9", "9"], ["language", "main", "opt_out_confirm", "opted_out", "hangup"]),
+    "opted_out": (["2", "9", "9"], ["language", "lang:fr", "main", "opt_out_confirm", "opted_out", "hangup"]),
     # three silences at a lesson's question: the engine ends the lesson, the line says goodbye
     "lesson_no_input": (
         ["2", "2", "1", "1", "1", None, None, None],
-        ["language", "main", "courses", "lessons", "lesson", "goodbye", "hangup"],
+        [
+            "language",
+            "lang:fr",
+            "main",
+            "courses",
+            "lessons",
+            "lesson",
+            "lesson:child-labour/what-is-child-labour",
+            "chunk:1/1",
+            "!timeout",
+            "!timeout",
+            "!timeout",
+            "goodbye",
+            "hangup",
+        ],
     ),
 }
 
@@ -507,6 +528,7 @@ def test_an_africastalking_campaign_call_the_line_ended_is_completed_by_the_fina
         CallStatus.COMPLETED, 39, 147.44, "XOF",
     )  # fmt: skip
     assert [node for _, node in done.path] == [
-        "queued", "lesson", "campaign_end", "opt_out_confirm", "opted_out", "hangup",
+        "queued", "lesson", "lesson:child-labour/what-is-child-labour", "chunk:1/1", "done:2/2", "campaign_end",
+        "opt_out_confirm", "opted_out", "hangup",
     ]  # fmt: skip
     assert finished == [(session.id, CallStatus.COMPLETED)] and _listener().opted_out

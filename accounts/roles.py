@@ -28,6 +28,7 @@ class Permission(enum.StrEnum):
     EXPORT = "export"  # CSV and XLSX downloads
     API_TOKENS = "api_tokens"  # create and revoke one's own API tokens
     MANAGE_USERS = "manage_users"  # users, roles, scopes
+    MANAGE_CAMPAIGNS = "manage_campaigns"  # create, edit, schedule, pause, resume and cancel campaigns
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {

@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from campaigns import schedule
 from campaigns.audience import audience_query
 from campaigns.models import Campaign, CampaignRun, CampaignState, Delivery, DeliveryStatus, ScheduleKind
-from campaigns.service import window_for
+from campaigns.service import open_deliveries, window_for
 from core.config import Settings
 from core.db import UTCDateTime, db, set_job_statement_timeout
 from listeners.models import Listener
@@ -87,7 +87,7 @@ def expand_campaign(campaign: Campaign, settings: Settings, now: datetime) -> in
         select(CampaignRun).where(CampaignRun.campaign_id == campaign.id, CampaignRun.expanded_at.is_(None))
     ).all()
     for run in runs:
-        listeners = audience_query(campaign.audience).order_by(None)
+        listeners = audience_query(campaign.audience, settings).order_by(None)
         if campaign.schedule_kind == ScheduleKind.DRIP:
             step = campaign.schedule["steps"][run.step]
             cutoff = schedule.drip_cutoff(step["day"], campaign.schedule["time"], settings.tz, now)
@@ -104,14 +104,7 @@ def expand_campaign(campaign: Campaign, settings: Settings, now: datetime) -> in
     if campaign.state == CampaignState.RUNNING and schedule.finished(
         campaign.schedule_kind, campaign.schedule, tz, now
     ):
-        open_left = db.session.scalar(
-            select(func.count())
-            .select_from(Delivery)
-            .where(
-                Delivery.campaign_id == campaign.id,
-                Delivery.status.in_([DeliveryStatus.PENDING, DeliveryStatus.SENDING]),
-            )
-        )
+        open_left = open_deliveries(campaign.id)  # incl. calls placed whose end has not come back
         unexpanded = db.session.scalar(
             select(func.count())
             .select_from(CampaignRun)

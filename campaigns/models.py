@@ -118,6 +118,7 @@ class Delivery(db.Model):
     provider_id: Mapped[str] = mapped_column(String(64), default="")
     error: Mapped[str] = mapped_column(Text, default="")
     fallback_sent: Mapped[bool] = mapped_column(default=False)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # lesson started after delivery
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # lesson completed after delivery
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -133,7 +134,14 @@ class Delivery(db.Model):
             postgresql_where=text("status = 'pending'"),
             sqlite_where=text("status = 'pending'"),
         ),
-        Index("ix_deliveries_campaign_status", "campaign_id", "status"),
+        Index("ix_deliveries_campaign_status_due", "campaign_id", "status", "due_at"),  # next send, open ones
+        Index(  # the funnel's one GROUP BY (campaigns.funnel): an index-only scan on PostgreSQL
+            "ix_deliveries_funnel",
+            "campaign_id",
+            "status",
+            "attempts",
+            postgresql_include=["channel", "started_at", "completed_at"],
+        ),
         Index("ix_deliveries_listener_status", "listener_id", "status"),
         Index("ix_deliveries_message_id", "message_id"),
         Index("ix_deliveries_call_session_id", "call_session_id"),

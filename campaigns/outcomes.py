@@ -14,11 +14,11 @@ from flask import current_app
 from sqlalchemy import bindparam, or_, select, update
 
 from campaigns import schedule
-from campaigns.models import Campaign, CampaignRun, Delivery, DeliveryStatus
+from campaigns.models import Campaign, CampaignRun, CampaignState, Delivery, DeliveryStatus
 from campaigns.service import content_for_step, window_for
 from core.db import db
 from core.outbox import OutboxStatus, Outcome, outbox_outcomes
-from core.signals import call_finished, lesson_completed, listener_opted_out, message_status_changed
+from core.signals import call_finished, lesson_completed, lesson_started, listener_opted_out, message_status_changed
 from core.vocabulary import Channel, MessageStatus
 from listeners.models import Listener
 
@@ -65,11 +65,11 @@ def on_call_finished(call_session, now: datetime, **_) -> None:
         delivery.status = DeliveryStatus.OPTED_OUT
         db.session.flush()
         return
-    if status not in RETRYABLE:
+    campaign = db.session.get(Campaign, delivery.campaign_id)
+    if status not in RETRYABLE or campaign.state == CampaignState.CANCELLED:  # cancelled: no retry, no fallback
         delivery.status = status
         db.session.flush()
         return
-    campaign = db.session.get(Campaign, delivery.campaign_id)
     settings = current_app.config["KALANSO"]
     retry_at = schedule.retry_due(delivery.attempts, now, window_for(campaign, settings), campaign.max_retries)
     if retry_at is not None:
@@ -94,27 +94,44 @@ def on_opted_out(listener, now: datetime, **_) -> None:
     db.session.flush()
 
 
+SENT_OR_BEYOND = [
+    DeliveryStatus.SENDING, DeliveryStatus.QUEUED, DeliveryStatus.SENT, DeliveryStatus.DELIVERED,
+    DeliveryStatus.ANSWERED,
+]  # fmt: skip
+
+
+def _delivery_that_sent(listener_id: int, course_id: str, lesson_id: str, *, unset) -> Delivery | None:
+    """The latest delivery that sent this lesson to this listener and whose ``unset`` column is still empty."""
+    with db.session.no_autoflush:  # the turn's own rows are flushed with it; finding the delivery needs none
+        candidates = db.session.execute(
+            select(Delivery, Campaign)
+            .join(Campaign, Campaign.id == Delivery.campaign_id)
+            .where(Delivery.listener_id == listener_id, unset.is_(None), Delivery.status.in_(SENT_OR_BEYOND))
+            .order_by(Delivery.updated_at.desc(), Delivery.id.desc())
+        ).all()
+        for delivery, campaign in candidates:
+            run = db.session.get(CampaignRun, delivery.run_id)
+            sent_course, sent_lesson, _ = content_for_step(campaign, run.step if run else None)
+            if (sent_course, sent_lesson) == (course_id, lesson_id):
+                return delivery
+    return None
+
+
+def on_lesson_started(listener, course_id: str, lesson_id: str, now: datetime, **_) -> None:
+    """Attribute a lesson start to the latest delivery that sent this lesson to this listener."""
+    delivery = _delivery_that_sent(listener.id, course_id, lesson_id, unset=Delivery.started_at)
+    if delivery is not None:
+        delivery.started_at = now
+
+
 def on_lesson_completed(listener, course_id: str, lesson_id: str, now: datetime, **_) -> None:
-    """Attribute a completion to the latest delivery that sent this lesson to this listener."""
-    candidates = db.session.execute(
-        select(Delivery, Campaign)
-        .join(Campaign, Campaign.id == Delivery.campaign_id)
-        .where(
-            Delivery.listener_id == listener.id,
-            Delivery.completed_at.is_(None),
-            Delivery.status.in_(
-                [DeliveryStatus.QUEUED, DeliveryStatus.SENT, DeliveryStatus.DELIVERED, DeliveryStatus.ANSWERED]
-            ),
-        )
-        .order_by(Delivery.updated_at.desc())
-    ).all()
-    for delivery, campaign in candidates:
-        run = db.session.get(CampaignRun, delivery.run_id)
-        sent_course, sent_lesson, _ = content_for_step(campaign, run.step if run else None)
-        if (sent_course, sent_lesson) == (course_id, lesson_id):
-            delivery.completed_at = now
-            db.session.flush()
-            return
+    """Attribute a completion to the latest delivery that sent this lesson to this listener (a completion is a
+    start too, should the start have gone unseen)."""
+    delivery = _delivery_that_sent(listener.id, course_id, lesson_id, unset=Delivery.completed_at)
+    if delivery is not None:
+        delivery.completed_at = now
+        delivery.started_at = delivery.started_at or now
+        db.session.flush()
 
 
 UNKNOWN_ERROR = "outcome unknown after an interrupted send; not resent automatically"
@@ -178,4 +195,5 @@ def connect() -> None:
     message_status_changed.connect(on_message_status, weak=False)
     call_finished.connect(on_call_finished, weak=False)
     listener_opted_out.connect(on_opted_out, weak=False)
+    lesson_started.connect(on_lesson_started, weak=False)
     lesson_completed.connect(on_lesson_completed, weak=False)

@@ -1,63 +1,55 @@
-"""Per-campaign figures: deliveries per status and the completion rate."""
+"""The CLI report of a campaign, rendered from its funnel (``campaigns.funnel.campaign_funnel``): the same
+numbers as the dashboard's page and the API, each stage with what it means and rates with their denominator."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import func, select
+from campaigns.funnel import SIDES, STAGE_LABELS, Funnel
+from campaigns.models import Campaign
 
-from campaigns.models import Campaign, Delivery, DeliveryStatus
-from core.db import db
-
-REACHED = (DeliveryStatus.QUEUED, DeliveryStatus.SENT, DeliveryStatus.DELIVERED, DeliveryStatus.ANSWERED)
-
-
-@dataclass(frozen=True)
-class CampaignReport:
-    campaign: Campaign
-    by_status: dict[str, int]
-    total: int
-    reached: int  # handed to the provider and not failed (queued, sent, delivered, answered)
-    completed: int  # lesson completed after the delivery
-
-    @property
-    def completion_rate(self) -> float:
-        return 100.0 * self.completed / self.reached if self.reached else 0.0
+SIDE_LABELS = {
+    "waiting": "waiting for their time",
+    "retrying": "waiting to be retried",
+    "in_flight": "in the outbox or on a call",
+    "no_answer": "no answer",
+    "busy": "busy",
+    "failed": "failed",
+    "opted_out": "opted out",
+    "cancelled": "cancelled",
+    "unknown": "outcome unknown",
+    "done": "sent / delivered / answered",
+}
 
 
-def campaign_report(campaign: Campaign) -> CampaignReport:
-    rows = db.session.execute(
-        select(Delivery.status, func.count()).where(Delivery.campaign_id == campaign.id).group_by(Delivery.status)
-    ).all()
-    by_status = {status.value: 0 for status in DeliveryStatus}
-    for status, count in rows:
-        by_status[DeliveryStatus(status).value] = count
-    completed = db.session.scalar(
-        select(func.count())
-        .select_from(Delivery)
-        .where(Delivery.campaign_id == campaign.id, Delivery.completed_at.is_not(None))
-    )
-    return CampaignReport(
-        campaign=campaign,
-        by_status=by_status,
-        total=sum(by_status.values()),
-        reached=sum(by_status[s.value] for s in REACHED),
-        completed=completed or 0,
-    )
+def _percent(part: int, whole: int) -> str:
+    return f"{100.0 * part / whole:.0f}%" if whole else "—"
 
 
-def render_report(report: CampaignReport) -> str:
-    c = report.campaign
+def render_report(campaign: Campaign, funnel: Funnel, upcoming: datetime | None = None, settings=None) -> str:
+    c = campaign
     what = f"lesson {c.course_id}/{c.lesson_id}" if c.lesson_id else "message"
     lines = [
         f"Campaign {c.id}: {c.name}",
         f"  {c.channel.value}, {what}, {c.schedule_kind.value}, state {c.state.value}",
-        f"  deliveries: {report.total}",
     ]
-    for status, count in report.by_status.items():
-        if count:
-            lines.append(f"    {status:<10} {count:>8}")
-    lines.append(f"  reached: {report.reached}   lessons completed: {report.completed}")
-    if c.lesson_id:
-        lines.append(f"  completion rate: {report.completion_rate:.1f}% of reached listeners")
+    if upcoming is not None and settings is not None:
+        lines.append(f"  next send: {upcoming.astimezone(settings.tz):%Y-%m-%d %H:%M} ({settings.timezone})")
+    lines.append("  funnel:")
+    for name, count in funnel.stages():
+        label = STAGE_LABELS[name]
+        if name == "reached":
+            label = f"reached ({funnel.reached_label})"
+        share = f"{_percent(count, funnel.audience):>5} of audience" if name != "audience" else ""
+        lines.append(f"    {label:<46} {count:>8}  {share}".rstrip())
+    if funnel.expected_audience is not None:
+        lines.append(f"    (no run yet: the audience would be {funnel.expected_audience} listener(s) now)")
+    rate = funnel.completion_rate
+    lines.append(f"  {funnel.completion_label}" + (f": {rate:.0%}" if rate is not None else ""))
+    now_parts = [f"{SIDE_LABELS[name]} {getattr(funnel, name)}" for name in SIDES if getattr(funnel, name)]
+    lines.append("  where each delivery stands: " + (", ".join(now_parts) if now_parts else "none yet"))
+    if funnel.attempts:
+        lines.append("  call attempts (answered / not answered):")
+        for attempt, counts in sorted(funnel.attempts.items()):
+            lines.append(f"    attempt {attempt}: {counts['answered']} / {counts['not_answered']}")
     return "\n".join(lines)

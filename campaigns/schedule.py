@@ -2,7 +2,7 @@
 
 Schedules, as stored in ``Campaign.schedule`` (times are local to the deployment's time zone):
 
-- once:       ``{"at": "2026-11-30T10:00"}``
+- once:       ``{"at": "2026-11-30T10:00"}`` (``{"at": ..., "send_now": true}`` when saved with ``at: now``)
 - recurring:  ``{"days": ["mon", "thu"], "time": "18:00", "from": "2026-11-24", "until": "2027-01-31"}``
               (``from`` and ``until`` optional, inclusive dates)
 - drip:       ``{"time": "10:00", "steps": [{"day": 0}, {"day": 3, "lesson_id": "..."}, ...]}``
@@ -28,7 +28,11 @@ CATCH_UP = timedelta(hours=12)
 
 
 class ScheduleError(ValueError):
-    """A schedule that cannot work; the message says which field."""
+    """A schedule that cannot work; ``field`` is the form field it is about (``schedule.at``...)."""
+
+    def __init__(self, message: str, field: str = "schedule"):
+        super().__init__(f"{field}: {message}")
+        self.field, self.message = field, message
 
 
 @dataclass(frozen=True)
@@ -38,63 +42,123 @@ class Occurrence:
     step: int | None = None
 
 
+SEND_NOW = "now"
+SEND_NOW_GRACE = timedelta(minutes=10)
+"""A "send now" campaign may still be scheduled this long after it was saved."""
+
+
 def _time(value: Any, field: str) -> time:
     try:
         return time.fromisoformat(str(value))
     except ValueError as exc:
-        raise ScheduleError(f"{field}: expected HH:MM, got {value!r}") from exc
+        raise ScheduleError(f"expected HH:MM, got {value!r}", field) from exc
 
 
 def _date(value: Any, field: str) -> date:
     try:
         return date.fromisoformat(str(value))
     except ValueError as exc:
-        raise ScheduleError(f"{field}: expected YYYY-MM-DD, got {value!r}") from exc
+        raise ScheduleError(f"expected YYYY-MM-DD, got {value!r}", field) from exc
 
 
-def validate(kind: str, schedule: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]:
-    """The schedule in canonical form, or ScheduleError naming the bad field."""
+def local_minute(now: datetime, tz: ZoneInfo) -> datetime:
+    return now.astimezone(tz).replace(second=0, microsecond=0)
+
+
+def check(
+    kind: str, schedule: Any, tz: ZoneInfo, now: datetime | None = None
+) -> tuple[dict[str, Any] | None, list[ScheduleError]]:
+    """The schedule in canonical form (None when it has errors) and every error found in it.
+
+    With ``now``, times in the past are refused: a once ``at`` before the current minute (``at: now`` is the
+    explicit "send now", stored as the current minute with ``send_now: true``), a recurring ``until`` before
+    today."""
+    errors: list[ScheduleError] = []
+
+    def attempt(fn, *args):
+        try:
+            return fn(*args)
+        except ScheduleError as exc:
+            errors.append(exc)
+            return None
+
     if not isinstance(schedule, dict):
-        raise ScheduleError("schedule: expected a mapping")
+        return None, [ScheduleError("expected a mapping with kind and its fields")]
     if kind == "once":
         at = schedule.get("at")
+        if str(at).strip().lower() == SEND_NOW:
+            if now is None:
+                return None, [ScheduleError("'now' needs the moment it is saved", "schedule.at")]
+            moment = local_minute(now, tz).replace(tzinfo=None)
+            return {"at": moment.isoformat(timespec="minutes"), "send_now": True}, []
         try:
             moment = datetime.fromisoformat(str(at))
-        except ValueError as exc:
-            raise ScheduleError(
-                f"schedule.at: expected a local date and time like 2026-11-30T10:00, got {at!r}"
-            ) from exc
-        return {"at": moment.replace(tzinfo=None).isoformat(timespec="minutes")}
+        except ValueError:
+            return None, [ScheduleError(
+                f"expected a local date and time like 2026-11-30T10:00, or 'now', got {at!r}", "schedule.at"
+            )]  # fmt: skip
+        moment = moment.astimezone(tz).replace(tzinfo=None) if moment.tzinfo else moment
+        if now is not None and moment.replace(tzinfo=tz) < local_minute(now, tz):
+            return None, [ScheduleError(
+                f"this time has passed ({moment.isoformat(sep=' ', timespec='minutes')} local); "
+                "choose a later time or 'send now'", "schedule.at"
+            )]  # fmt: skip
+        return {"at": moment.isoformat(timespec="minutes")}, []
     if kind == "recurring":
         days = schedule.get("days") or []
         if isinstance(days, str):
             days = [d.strip() for d in days.split(",")]
-        bad = [d for d in days if str(d).lower()[:3] not in WEEKDAYS]
+        out: dict[str, Any] = {}
+        bad = [d for d in days if str(d).lower()[:3] not in WEEKDAYS] if isinstance(days, list) else [days]
         if not days or bad:
-            raise ScheduleError(f"schedule.days: expected weekdays like mon, thu; got {days!r}")
-        out = {"days": sorted({str(d).lower()[:3] for d in days}, key=WEEKDAYS.index)}
-        out["time"] = _time(schedule.get("time"), "schedule.time").isoformat(timespec="minutes")
-        for field in ("from", "until"):
-            if schedule.get(field):
-                out[field] = _date(schedule[field], f"schedule.{field}").isoformat()
-        return out
+            errors.append(ScheduleError(f"expected weekdays like mon, thu; got {days!r}", "schedule.days"))
+        else:
+            out["days"] = sorted({str(d).lower()[:3] for d in days}, key=WEEKDAYS.index)
+        at_time = attempt(_time, schedule.get("time"), "schedule.time")
+        if at_time is not None:
+            out["time"] = at_time.isoformat(timespec="minutes")
+        for name in ("from", "until"):
+            if schedule.get(name):
+                day = attempt(_date, schedule[name], f"schedule.{name}")
+                if day is not None:
+                    out[name] = day.isoformat()
+        if out.get("from") and out.get("until") and out["until"] < out["from"]:
+            errors.append(ScheduleError("ends before it starts (from is after until)", "schedule.until"))
+        if now is not None and out.get("until") and date.fromisoformat(out["until"]) < now.astimezone(tz).date():
+            errors.append(
+                ScheduleError(f"this date has passed ({out['until']}); choose a later date", "schedule.until")
+            )
+        return (None if errors else out), errors
     if kind == "drip":
         steps = schedule.get("steps")
-        if not isinstance(steps, list) or not steps:
-            raise ScheduleError("schedule.steps: expected a non-empty list of steps with a day")
         clean = []
+        if not isinstance(steps, list) or not steps:
+            errors.append(ScheduleError("expected a non-empty list of steps with a day", "schedule.steps"))
+            steps = []
         for n, step in enumerate(steps):
             if not isinstance(step, dict) or not isinstance(step.get("day"), int) or step["day"] < 0:
-                raise ScheduleError(f"schedule.steps[{n}].day: expected a whole number of days ≥ 0")
+                errors.append(
+                    ScheduleError(f"step {n + 1}: day: expected a whole number of days ≥ 0", "schedule.steps")
+                )
+                continue
             clean.append({k: v for k, v in step.items() if k in ("day", "course_id", "lesson_id", "message")})
         days = [s["day"] for s in clean]
         if days != sorted(days):
-            raise ScheduleError("schedule.steps: days must be in increasing order")
-        return {
-            "time": _time(schedule.get("time", "10:00"), "schedule.time").isoformat(timespec="minutes"),
-            "steps": clean,
-        }
-    raise ScheduleError(f"schedule kind must be once, recurring or drip, got {kind!r}")
+            errors.append(ScheduleError("days must be in increasing order", "schedule.steps"))
+        at_time = attempt(_time, schedule.get("time", "10:00"), "schedule.time")
+        if errors:
+            return None, errors
+        return {"time": at_time.isoformat(timespec="minutes"), "steps": clean}, []
+    return None, [ScheduleError(f"must be once, recurring or drip, got {kind!r}", "schedule.kind")]
+
+
+def validate(kind: str, schedule: dict[str, Any], tz: ZoneInfo, now: datetime | None = None) -> dict[str, Any]:
+    """The schedule in canonical form, or the first ScheduleError (naming the bad field)."""
+    clean, errors = check(kind, schedule, tz, now)
+    if errors:
+        raise errors[0]
+    assert clean is not None
+    return clean
 
 
 def occurrences(
@@ -160,3 +224,54 @@ def retry_due(attempts: int, last_attempt_at: datetime, window: CallingWindow, m
     delay = RETRY_DELAYS[min(retry, len(RETRY_DELAYS) - 1)]
     moment = last_attempt_at + delay if delay is not None else last_attempt_at + timedelta(days=1)
     return window.next_open(moment)
+
+
+MAX_LOOKAHEAD_DAYS = 800
+
+
+def next_sends(
+    kind: str, schedule: dict[str, Any], tz: ZoneInfo, now: datetime, window: CallingWindow, n: int = 5
+) -> list[datetime]:
+    """The next ``n`` moments (aware) at which a run will send, each moved into the calling window.
+
+    - once: its time (a time already reached counts while in the current minute: "send now"), or nothing;
+    - recurring: the next occurrences after ``now`` (on or after ``from``, up to ``until`` inclusive);
+    - drip: the step times of a listener joining ``now``: step ``day`` d is due on the local day of joining
+      plus d at ``time``, or at once for a step that time has already passed on the day of joining.
+
+    Two occurrences moved to the same opening (blocked days) count once."""
+    out: list[datetime] = []
+
+    def add(moment: datetime) -> None:
+        moved = window.next_open(moment)
+        if moved not in out:
+            out.append(moved)
+
+    if kind == "once":
+        at = datetime.fromisoformat(schedule["at"]).replace(tzinfo=tz)
+        if at >= local_minute(now, tz):
+            add(at)
+        return out[:n]
+    if kind == "drip":
+        at_time = time.fromisoformat(schedule["time"])
+        joined = now.astimezone(tz)
+        for step in schedule["steps"]:
+            add(max(joined, datetime.combine(joined.date() + timedelta(days=step["day"]), at_time, tzinfo=tz)))
+            if len(out) >= n:
+                break
+        return out
+    at_time = time.fromisoformat(schedule["time"])
+    weekdays = {WEEKDAYS.index(d) for d in schedule["days"]}
+    first = date.fromisoformat(schedule["from"]) if schedule.get("from") else None
+    last = date.fromisoformat(schedule["until"]) if schedule.get("until") else None
+    day = now.astimezone(tz).date()
+    if first is not None and first > day:
+        day = first
+    for _ in range(MAX_LOOKAHEAD_DAYS):
+        if len(out) >= n or (last is not None and day > last):
+            break
+        moment = datetime.combine(day, at_time, tzinfo=tz)
+        if day.weekday() in weekdays and moment > now:
+            add(moment)
+        day += timedelta(days=1)
+    return out

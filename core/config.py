@@ -10,6 +10,7 @@ import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -24,6 +25,14 @@ ROOT = Path(__file__).resolve().parent.parent  # the project folder
 INSTANCE_DIR = ROOT / "instance"
 PROVIDERS = ("local", "twilio", "africastalking")
 LANGUAGES = ("bm", "fr")
+DEFAULT_CAMPAIGN_COUNTRIES = "223"  # Mali
+DEFAULT_TARIFFS = (
+    "local:sms_segment=0,voice_minute=0;"
+    "africastalking:sms_segment=25,voice_minute=75;"
+    "twilio:sms_segment=180,voice_minute=300"
+)
+"""FCFA (XOF) per SMS segment and per voice minute, per provider: rough public prices, ask your provider."""
+TARIFF_KEYS = ("sms_segment", "voice_minute")
 
 # What each outbound provider needs before it can carry traffic.
 PROVIDER_REQUIRES = {
@@ -83,6 +92,9 @@ class Settings:
     sender_concurrency: int = 32  # SENDER_CONCURRENCY: provider requests in flight at most, per sender process
     redis_url: str = ""  # REDIS_URL: share the senders' rate limits through Redis instead of the database
     trusted_proxies: int = 0  # TRUSTED_PROXIES: reverse proxies in front whose X-Forwarded-* headers are believed
+    campaign_countries: tuple[str, ...] = ("223",)  # CAMPAIGN_COUNTRIES: calling codes a campaign may reach
+    # TARIFFS: {provider: {"sms_segment": Decimal, "voice_minute": Decimal}} in FCFA, for cost estimates
+    tariffs: dict[str, dict[str, Decimal]] = field(default_factory=lambda: parse_tariffs(DEFAULT_TARIFFS))
 
     @property
     def tz(self) -> ZoneInfo:
@@ -200,6 +212,7 @@ class Settings:
             "database_statement_timeout": _int(get, "DATABASE_STATEMENT_TIMEOUT", 5, 1, 600),
         }
         trusted_proxies = _int(get, "TRUSTED_PROXIES", 0, 0, 5)
+        campaigns = _campaign_settings(get)
 
         return cls(
             database_url=database_url,
@@ -229,6 +242,7 @@ class Settings:
             contacts=contacts,
             **timeouts,
             trusted_proxies=trusted_proxies,
+            **campaigns,
         )
 
 
@@ -300,6 +314,59 @@ def _missed_call_settings(get) -> dict:
         "missed_call_daily_cap": _int(get, "KALANSO_MISSED_CALL_DAILY_CAP", 3, 1, 50),
         "missed_call_reject": _bool(get, "KALANSO_MISSED_CALL_REJECT", False),
     }
+
+
+def parse_countries(text: str) -> tuple[str, ...]:
+    """``"223, 226"`` → ``("223", "226")``: calling codes without ``+``; ValueError for anything else."""
+    codes = tuple(dict.fromkeys(part.strip().lstrip("+") for part in text.split(",") if part.strip()))
+    bad = [c for c in codes if not (c.isdigit() and 1 <= len(c) <= 3)]
+    if not codes or bad:
+        raise ValueError(f"expected calling codes separated by commas, like 223 or 223,226; got {text!r}")
+    return codes
+
+
+def parse_tariffs(text: str) -> dict[str, dict[str, Decimal]]:
+    """``"africastalking:sms_segment=25,voice_minute=75;twilio:..."`` → ``{provider: {key: Decimal}}``.
+
+    Providers not named keep the default prices; a named provider must give both prices."""
+    out: dict[str, dict[str, Decimal]] = {}
+    for part in (p.strip() for p in text.split(";")):
+        if not part:
+            continue
+        provider, sep, prices = part.partition(":")
+        provider = provider.strip().lower()
+        if not sep or provider not in PROVIDERS:
+            raise ValueError(f"expected provider:sms_segment=N,voice_minute=N with a provider among "
+                             f"{', '.join(PROVIDERS)}; got {part!r}")  # fmt: skip
+        values: dict[str, Decimal] = {}
+        for pair in prices.split(","):
+            key, _, number = (x.strip() for x in pair.partition("="))
+            try:
+                value = Decimal(number)
+            except InvalidOperation:
+                value = Decimal(-1)
+            if key not in TARIFF_KEYS or not value.is_finite() or value < 0:
+                raise ValueError(
+                    f"{provider}: expected sms_segment=N,voice_minute=N (FCFA, N ≥ 0); got {pair.strip()!r}"
+                )
+            values[key] = value
+        missing = [k for k in TARIFF_KEYS if k not in values]
+        if missing:
+            raise ValueError(f"{provider}: missing {', '.join(missing)}")
+        out[provider] = values
+    return out
+
+
+def _campaign_settings(get) -> dict:
+    try:
+        countries = parse_countries(get("CAMPAIGN_COUNTRIES", DEFAULT_CAMPAIGN_COUNTRIES))
+    except ValueError as exc:
+        raise ConfigError(f"CAMPAIGN_COUNTRIES: {exc}") from exc
+    try:
+        tariffs = {**parse_tariffs(DEFAULT_TARIFFS), **parse_tariffs(get("TARIFFS"))}
+    except ValueError as exc:
+        raise ConfigError(f"TARIFFS: {exc}") from exc
+    return {"campaign_countries": countries, "tariffs": tariffs}
 
 
 def load_settings(overrides: Mapping[str, str] | None = None) -> Settings:

@@ -13,6 +13,11 @@ _signals = Namespace()
 listener_opted_out = _signals.signal("listener-opted-out")
 """sender=Listener; kwargs: now, channel. Stop every pending campaign delivery to this listener."""
 
+lesson_started = _signals.signal("lesson-started")
+"""sender=Listener; kwargs: course_id, lesson_id, channel, now. Voice: a call's lesson began (its introduction
+played, the listener on the line); SMS: the listener's first answer in the lesson (a campaign's SMS opening
+texts are sent without them doing anything)."""
+
 lesson_completed = _signals.signal("lesson-completed")
 """sender=Listener; kwargs: course_id, lesson_id, channel, now, first_time, score, total."""
 

@@ -18,9 +18,9 @@ from sqlalchemy.orm import Session
 
 from content.model import Course
 from core.db import db
-from core.signals import lesson_completed
+from core.signals import lesson_completed, lesson_started
 from core.vocabulary import Channel
-from engine import Bookmark, Digits, Feedback, Input, Result, Text, advance, start_bookmark
+from engine import Bookmark, Digits, Feedback, Input, LessonIntro, Result, Text, advance, start_bookmark
 from listeners.models import LessonCompletion, LessonProgress, Listener, ProgressStatus, QuizAnswer
 from listeners.service import is_locked, lock_listener
 
@@ -78,6 +78,13 @@ def current_bookmark(row: LessonProgress | None, course: Course, lesson_id: str)
     if row is None or not row.bookmark:
         return start_bookmark(course, lesson_id)
     return Bookmark.from_json(row.bookmark)
+
+
+def _starts(result: Result, before: Bookmark, channel: Channel) -> bool:
+    """Whether this turn is the listener starting the lesson (``core.signals.lesson_started``)."""
+    if channel == Channel.VOICE:
+        return any(isinstance(step, LessonIntro) for step in result.steps)
+    return not before.answers and any(isinstance(step, Feedback) for step in result.steps)
 
 
 def take_turn(
@@ -140,6 +147,8 @@ def take_turn(
     row.channel = channel
     row.updated_at = now
     listener.last_contact_at = now
+    if _starts(result, before, channel):
+        lesson_started.send(listener, course_id=course.id, lesson_id=lesson_id, channel=channel, now=now)
     if done is not None:  # the completion's unique key is checked now; its receivers read what was written
         db.session.flush()
         lesson_completed.send(

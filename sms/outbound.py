@@ -205,7 +205,10 @@ def on_outbox_outcomes(_sender, outcomes: list[Outcome], now: datetime, **_) -> 
         elif o.status == OutboxStatus.UNKNOWN:
             status, error = MessageStatus.QUEUED, UNKNOWN
         else:  # failed, or cancelled by an opt-out
-            status, error = MessageStatus.FAILED, (OPTED_OUT if o.status == OutboxStatus.CANCELLED else o.error)
+            status, error = (
+                MessageStatus.FAILED,
+                ((o.error or OPTED_OUT) if o.status == OutboxStatus.CANCELLED else o.error),
+            )
         params.append(
             {
                 "b_id": o.message_id,

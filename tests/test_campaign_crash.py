@@ -77,7 +77,8 @@ def _prepare(url: str, server: FakeProviderServer) -> dict[str, int]:
             insert(Listener),
             [
                 {"phone": _phone(n), "language": "fr", "name": "", "village": "", "commune": "", "region": "",
-                 "consent_channel": "import", "opted_out": False, "opted_out_channel": "", "created_at": now}
+                 "consent_channel": "import", "consent_at": now, "opted_out": False, "opted_out_channel": "",
+                 "created_at": now}
                 for n in range(LISTENERS)
             ],
         )  # fmt: skip
@@ -89,7 +90,7 @@ def _prepare(url: str, server: FakeProviderServer) -> dict[str, int]:
         settings = app.config["KALANSO"]
         campaign = upsert_from_definition(
             {"name": "crash", "channel": "sms", "message": {"fr": CAMPAIGN_TEXT, "bm": "QUIZ ci."},
-             "schedule": {"kind": "once", "at": "2026-11-24T10:00"}},
+             "audience": "everyone", "schedule": {"kind": "once", "at": "2026-11-24T10:00"}},
             load_catalog(FIXTURE_COURSES), settings, now,
         )  # fmt: skip
         change_state(campaign, "schedule", now)

@@ -11,9 +11,9 @@ from sqlalchemy import select
 
 from campaigns.dispatch import dispatch_due
 from campaigns.expand import expand_due
+from campaigns.funnel import campaign_funnel
 from campaigns.models import Delivery, DeliveryStatus
 from campaigns.ports import SmsPort, VoicePort
-from campaigns.report import campaign_report
 from campaigns.service import change_state, upsert_from_definition
 from core.db import db
 from core.events import DeliveryReport
@@ -33,6 +33,7 @@ def campaign_for(app, catalog, **overrides):
         "name": "Test",
         "channel": "sms",
         "lesson": "money/saving-a-little",
+        "audience": "everyone",
         "schedule": {"kind": "once", "at": "2026-11-24T10:00"},
     }
     data.update(overrides)
@@ -55,8 +56,8 @@ def deliveries(campaign):
 
 
 def test_sms_message_campaign_over_the_simulator(backend, app, catalog, make_listener):
-    bm = make_listener(language="bm")
-    fr = make_listener(language="fr")
+    bm = make_listener(language="bm", consent_at=TEN)
+    fr = make_listener(language="fr", consent_at=TEN)
     campaign = campaign_for(
         app, catalog, lesson=None,
         message={"fr": "Le quiz de la semaine arrive : répondez QUIZ.", "bm": "Dɔgɔkun ɲininkaliw: QUIZ ci."},
@@ -77,7 +78,7 @@ def test_sms_message_campaign_over_the_simulator(backend, app, catalog, make_lis
 
 
 def test_sms_lesson_campaign_then_the_listener_answers_and_completes(backend, app, client, catalog, make_listener):
-    listener = make_listener(language="fr")
+    listener = make_listener(language="fr", consent_at=TEN)
     campaign = campaign_for(app, catalog)
     run(SmsPort(app.config["KALANSO"], lambda: TEN), app)
     messages = db.session.scalars(select(Message).order_by(Message.id)).all()
@@ -91,13 +92,14 @@ def test_sms_lesson_campaign_then_the_listener_answers_and_completes(backend, ap
     assert progress.status == ProgressStatus.COMPLETED
     db.session.expire_all()
     (delivery,) = deliveries(campaign)
-    assert delivery.completed_at is not None
-    assert campaign_report(campaign).completion_rate == 100.0
+    assert delivery.completed_at is not None and delivery.started_at is not None  # the first answer started it
+    funnel = campaign_funnel(campaign)
+    assert (funnel.reached, funnel.started, funnel.completed, funnel.completion_rate) == (1, 1, 1, 1.0)
 
 
 def test_after_stop_by_sms_the_campaign_sends_nothing_to_that_number(backend, app, client, catalog, make_listener):
-    stopper = make_listener(language="fr")
-    other = make_listener(language="fr")
+    stopper = make_listener(language="fr", consent_at=TEN)
+    other = make_listener(language="fr", consent_at=TEN)
     campaign = campaign_for(app, catalog, lesson=None, message={"fr": "Bonjour", "bm": "I ni ce"})
     assert client.post("/simulator/sms/send", json={"phone": stopper.phone, "text": "STOP"}).status_code == 200
     before = {m.id for m in db.session.scalars(select(Message))}
@@ -112,7 +114,7 @@ def test_voice_lesson_campaign_rings_the_simulator_and_counts_the_answer(
     backend, app, client, catalog, make_listener, clock
 ):
     app.config["KALANSO"] = replace(app.config["KALANSO"], voice_provider="local")
-    listener = make_listener(language="fr")
+    listener = make_listener(language="fr", consent_at=TEN)
     campaign = campaign_for(app, catalog, channel="voice")
     prepared, sent = run(VoicePort(app.config["KALANSO"], lambda: TEN), app)
     assert (prepared.queued, sent.sent) == (1, 1)
@@ -137,7 +139,7 @@ def test_twilio_sms_through_the_sdk_to_a_fake_server(backend, app, catalog, make
     with FakeProviderServer() as server:
         settings = replace(app.config["KALANSO"], sms_provider="twilio", twilio_api_base_url=server.base_url)
         app.config["KALANSO"] = settings
-        people = [make_listener(language="fr") for _ in range(5)]
+        people = [make_listener(language="fr", consent_at=TEN) for _ in range(5)]
         campaign = campaign_for(app, catalog, lesson=None, message={"fr": "Bonjour", "bm": "I ni ce"})
         prepared, sent = run(SmsPort(settings, lambda: TEN), app)
         assert (prepared.queued, sent.sent) == (5, 5)
@@ -150,7 +152,7 @@ def test_africastalking_sends_equal_texts_in_one_request(backend, app, catalog, 
     with FakeProviderServer() as server:
         settings = replace(app.config["KALANSO"], sms_provider="africastalking", at_api_base_url=server.base_url)
         app.config["KALANSO"] = settings
-        people = [make_listener(language="fr") for _ in range(30)]
+        people = [make_listener(language="fr", consent_at=TEN) for _ in range(30)]
         campaign_for(app, catalog, lesson=None, message={"fr": "Bonjour", "bm": "I ni ce"})
         assert run(SmsPort(settings, lambda: TEN), app)[1].sent == 30
         assert server.store.message_counts() == {p.phone: 1 for p in people}
@@ -166,7 +168,7 @@ def test_reconcile_asks_twilio_what_it_received(backend, app, catalog, make_list
     with FakeProviderServer() as server:
         settings = replace(app.config["KALANSO"], sms_provider="twilio", twilio_api_base_url=server.base_url)
         app.config["KALANSO"] = settings
-        listener = make_listener(language="fr")
+        listener = make_listener(language="fr", consent_at=TEN)
         campaign = campaign_for(app, catalog, lesson=None, message={"fr": "Bonjour", "bm": "I ni ce"})
         dispatch_due(SmsPort(settings, lambda: TEN), settings, lambda: TEN)
         assert len(claims.claim(db.session, Channel.SMS, "twilio", 10, "dead-sender", TEN)) == 1
@@ -189,7 +191,7 @@ def test_a_listener_who_opts_out_before_the_call_is_placed_is_never_rung(backend
     from listeners.service import opt_out
 
     app.config["KALANSO"] = replace(app.config["KALANSO"], voice_provider="local")
-    listener = make_listener(language="fr")
+    listener = make_listener(language="fr", consent_at=TEN)
     campaign = campaign_for(app, catalog, channel="voice", sms_fallback=True)
     port = VoicePort(app.config["KALANSO"], lambda: TEN)
     assert dispatch_due(port, app.config["KALANSO"], lambda: TEN).queued == 1

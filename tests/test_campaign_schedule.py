@@ -109,8 +109,8 @@ def test_retry_count_is_configurable():
         ("recurring", {"days": ["mon"], "time": "18:00", "until": "31/12/2026"}, "schedule.until"),
         ("drip", {"steps": []}, "schedule.steps"),
         ("drip", {"steps": [{"day": 3}, {"day": 1}]}, "increasing order"),
-        ("drip", {"steps": [{"day": -1}]}, "schedule.steps[0].day"),
-        ("weekly", {}, "schedule kind"),
+        ("drip", {"steps": [{"day": -1}]}, "schedule.steps: step 1: day"),
+        ("weekly", {}, "schedule.kind: must be once, recurring or drip"),
     ],
 )
 def test_bad_schedules_name_the_field(kind, sched, message):

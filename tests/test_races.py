@@ -81,7 +81,7 @@ def test_no_message_is_claimed_after_the_stop_committed(backend, app, catalog, m
             app.config["KALANSO"], sms_provider="twilio", twilio_api_base_url=server.base_url, sms_rate_per_second=150
         )
         app.config["KALANSO"] = settings
-        people = [make_listener(language="fr") for _ in range(listeners)]
+        people = [make_listener(language="fr", consent_at=NOW) for _ in range(listeners)]
         quizzers = people[: listeners // 2]
         db.session.commit()
         with app.test_client() as client:  # half of them are in the middle of a quiz by SMS
@@ -91,7 +91,7 @@ def test_no_message_is_claimed_after_the_stop_committed(backend, app, catalog, m
         send_outbox(app)
         campaign = upsert_from_definition(
             {"name": "race", "channel": "sms", "message": {"fr": "Le quiz de la semaine : QUIZ", "bm": "QUIZ ci."},
-             "audience": {}, "schedule": {"kind": "once", "at": "2026-11-24T10:00"}},
+             "audience": "everyone", "schedule": {"kind": "once", "at": "2026-11-24T10:00"}},
             catalog, settings, NOW,
         )  # fmt: skip
         change_state(campaign, "schedule", NOW)

@@ -288,7 +288,7 @@ class CampaignForm(FlaskForm):
         validate_choice=False,
     )
     content = RadioField(
-        _l("Ce qui est envoyé"),
+        _l("Type de contenu"),
         choices=[SelectChoice("message", _l("Un message (SMS)")), SelectChoice("lesson", _l("Une leçon"))],
         default="message",
         validate_choice=False,
@@ -692,7 +692,7 @@ def what_is_sent(campaign: Campaign, catalog: Catalog) -> str:
         except KeyError:
             return _("Leçon %(id)s (absente du contenu)", id=f"{campaign.course_id}/{campaign.lesson_id}")
         return _("Leçon « %(lesson)s » (%(course)s)", lesson=lesson.title.text("fr"), course=course.title.text("fr"))
-    return _("Message : « %(text)s »", text=(campaign.message or {}).get("fr", ""))
+    return _("Un message (texte ci-dessous)")
 
 
 def schedule_words(campaign: Campaign) -> str:
@@ -1031,6 +1031,43 @@ def delivery_rows(campaign: Campaign, flt: DeliveryFilter, *, masked: bool, batc
         last = rows[-1][0]
 
 
+# The estimate's lines and notes (campaigns.estimate, in English) in French; an unknown one is shown as it is.
+LANGUAGE_WORDS = {"bm": _l("bambara"), "fr": _l("français")}
+COST_WORDS: list[tuple[re.Pattern, object]] = [
+    (re.compile(r"^SMS (?P<lang>\w+): (?P<n>\d+) listener\(s\) × (?P<m>\d+) segment\(s\)$"),
+     _l("SMS en %(lang)s : %(n)s personne(s) × %(m)s segment(s)")),
+    (re.compile(r"^calls (?P<lang>\w+): (?P<n>\d+) listener\(s\) × (?P<m>\d+) min$"),
+     _l("Appels en %(lang)s : %(n)s personne(s) × %(m)s min")),
+    (re.compile(r"^segments counted as sent \(Bambara letters transliterated\)$"),
+     _l("Segments comptés tels qu'ils partent (lettres bambara remplacées).")),
+    (re.compile(r"^segments counted as sent \(no transliteration\)$"),
+     _l("Segments comptés tels qu'ils partent (sans remplacer de lettres).")),
+    (re.compile(r"^(?P<lang>\w+): (?P<min>[\d.]+) min from the recordings' durations$"),
+     _l("Leçon en %(lang)s : %(min)s min, d'après la durée des enregistrements.")),
+    (re.compile(r"^(?P<lang>\w+): (?P<min>[\d.]+) min from the words at (?P<wpm>\d+) words a minute$"),
+     _l("Leçon en %(lang)s : %(min)s min, d'après le nombre de mots (%(wpm)s mots par minute).")),
+    (re.compile(r"^upper bound: every call answered"),
+     _l("Au plus : comme si chaque appel était décroché (une fois) ; les appels sans réponse et les nouveaux "
+        "essais ne sont pas facturés.")),
+    (re.compile(r"^up to (?P<n>\d+) retries per listener cost nothing unless answered$"),
+     _l("Jusqu'à %(n)s nouveaux essais par personne : gratuits tant qu'ils ne sont pas décrochés.")),
+    (re.compile(r"^(?P<n>\d+) runs$"), _l("%(n)s envois.")),
+    (re.compile(r"^tariffs of (?P<provider>\S+) from TARIFFS"),
+     _l("Tarifs de %(provider)s (réglage TARIFFS, en FCFA ; ceux par défaut sont approximatifs : demandez les "
+        "vôtres à l'opérateur).")),
+]  # fmt: skip
+
+
+def cost_words(text: str) -> str:
+    for pattern, french in COST_WORDS:
+        if found := pattern.search(text):
+            values = dict(found.groupdict())
+            if "lang" in values:
+                values["lang"] = str(LANGUAGE_WORDS.get(values["lang"], values["lang"]))
+            return str(french) % values
+    return text
+
+
 @bp.context_processor
 def _template_words() -> dict[str, Any]:
-    return {"state_word": state_word}
+    return {"state_word": state_word, "cost_words": cost_words}

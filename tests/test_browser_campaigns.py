@@ -210,6 +210,7 @@ def test_a_manager_sends_an_sms_then_a_voice_campaign_and_watches_the_funnel(bro
         (AWA, "answered", 1),
         (SEYDOU, "pending", 1),
     ]
+    wait_for_text(page, "ul.sides", "0 En cours d'envoi")  # the hang-up is recorded: nothing in flight
     _both_sizes(page, "voice-campaign-retry")
 
     retry = NOW + timedelta(minutes=15)  # the first retry, inside the calling window

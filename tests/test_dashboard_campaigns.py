@@ -351,7 +351,7 @@ def test_the_progress_fragment_polls_until_the_campaign_is_over(client, world):
     sign_in(client, world["viewer"])
     running = client.get(f"/dashboard/campaigns/{campaign.id}/progress").get_data(as_text=True)
     assert 'hx-trigger="every 3s"' in running
-    assert "Chaque barre : part des 2 personnes de l&#39;audience." in running or "part des 2 personnes" in running
+    assert "Chaque barre : part de l'audience (2 personne(s))." in html.unescape(running)
     change_state(campaign, "cancel", NOW)
     db.session.commit()
     over = client.get(f"/dashboard/campaigns/{campaign.id}/progress").get_data(as_text=True)

@@ -167,6 +167,94 @@ SCHEMAS = {
         },
     },
 }
+COUNT = {"type": "integer", "minimum": 0}
+STAGES = {
+    "type": "object",
+    "description": "audience → queued (handed to the outbox) → sent (accepted by the provider; calls rang) → reached "
+    "(SMS delivered / call answered, or the listener started the lesson) → started → completed the lesson",
+    "properties": {k: COUNT for k in ("audience", "queued", "sent", "reached", "started", "completed")},
+}
+COMPLETION = {
+    "type": "object",
+    "properties": {
+        "completed": COUNT,
+        "denominator": {"type": "string", "enum": ["reached"]},
+        "of": COUNT,
+        "rate": {"type": "number", "nullable": True, "description": "completed / reached; null when none reached"},
+        "label": {"type": "string", "example": "completed 3 of 10 reached (SMS delivered / call answered)"},
+    },
+}
+FUNNEL_SUMMARY = {
+    "type": "object",
+    "properties": {
+        "stages": STAGES,
+        "expected_audience": {"type": "integer", "nullable": True, "description": "before the first run"},
+        "open": {"type": "integer", "description": "deliveries waiting, retrying or in flight"},
+        "completion": COMPLETION,
+    },
+}
+SCHEMAS["Campaign"] = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer"},
+        "name": {"type": "string"},
+        "channel": {"type": "string", "enum": ["voice", "sms"]},
+        "state": {"type": "string", "enum": ["draft", "scheduled", "running", "paused", "finished", "cancelled"]},
+        "schedule_kind": {"type": "string", "enum": ["once", "recurring", "drip"]},
+        "lesson": NULL_STR,
+        "next_send": {**TIME, "description": "when it next sends (inside the calling window); null: nothing planned"},
+        "created_at": TIME,
+        "funnel": FUNNEL_SUMMARY,
+    },
+}
+SCHEMAS["CampaignDetail"] = {
+    "type": "object",
+    "properties": {
+        **SCHEMAS["Campaign"]["properties"],
+        "funnel": {
+            "type": "object",
+            "properties": {
+                **FUNNEL_SUMMARY["properties"],
+                "channel": {"type": "string"},
+                "outcomes": {
+                    "type": "object",
+                    "description": "where each delivery stands now",
+                    "properties": {
+                        k: COUNT
+                        for k in (
+                            "waiting",
+                            "retrying",
+                            "in_flight",
+                            "no_answer",
+                            "busy",
+                            "failed",
+                            "opted_out",
+                            "cancelled",
+                            "unknown",
+                            "done",
+                        )
+                    },
+                },
+                "attempts": {
+                    "type": "object",
+                    "description": "voice: attempt number → calls answered / not answered at that attempt",
+                    "additionalProperties": {
+                        "type": "object",
+                        "properties": {"answered": COUNT, "not_answered": COUNT},
+                    },
+                },
+            },
+        },
+        "message": {"type": "object", "nullable": True, "additionalProperties": {"type": "string"}},
+        "audience": {"type": "object"},
+        "schedule": {"type": "object"},
+        "calling_window": {"type": "string"},
+        "blocked_days": {"type": "string"},
+        "max_retries": {"type": "integer"},
+        "sms_fallback": {"type": "boolean"},
+        "started_at": TIME,
+    },
+}
 
 
 def _ref(name: str) -> dict:
@@ -228,6 +316,7 @@ ROW_FILTERS = [
 ]
 LESSON_FILTERS = [_query("course_id", "only this course"), _query("lesson_id", "only this lesson")]
 LISTENER_ID = {"name": "listener_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+CAMPAIGN_ID = {"name": "campaign_id", "in": "path", "required": True, "schema": {"type": "integer"}}
 COMMON = {"401": _error("no valid API token"), "403": _error("this token's user may not do this")}
 INVALID = _error("a parameter or field is invalid (named in `field`)")
 
@@ -296,6 +385,18 @@ def paths() -> dict[str, dict]:
             },
         },
         "/groups": _list("Groups (agents: their own)", "Group", []),
+    }
+    out["/campaigns"] = _list("Campaigns with their state, next send and funnel (not for agents: 403)", "Campaign", [])
+    out["/campaigns/{campaign_id}"] = {
+        "parameters": [CAMPAIGN_ID],
+        "get": {
+            "summary": "One campaign and its whole funnel: stages, outcomes, call attempts (not for agents: 403)",
+            "responses": {
+                "200": _json("the campaign", _ref("CampaignDetail")),
+                "404": _error("no such campaign"),
+                **COMMON,
+            },
+        },
     }
     for path, (summary, schema, extra) in ROW_PAGES.items():
         item = _list(summary, schema, [*ROW_FILTERS, *extra])

@@ -1,22 +1,24 @@
 """``/api/v1``: listeners (read, create, update), groups, progress, completions, quiz answers, calls and
-messages, each list scoped to the token's user and paged by cursor. Every view names its permission."""
+messages, each list scoped to the token's user and paged by cursor; campaigns and their funnels (not for agents:
+campaign figures are not scoped to an area). Every view names its permission."""
 
 from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 from werkzeug.exceptions import HTTPException
 
-from accounts.roles import Permission
+from accounts.roles import Permission, scoped
 from accounts.scope import group_clause
 from api import listeners as operations
 from api import serialize
 from api.errors import ApiError, invalid
 from api.openapi import document
 from api.pagination import page
+from campaigns.models import Campaign
 from content.catalog import get_catalog
 from core.db import db
 from dashboard.access import listener_or_404, me, now, require, scope
@@ -125,6 +127,34 @@ def calls():
 @require(Permission.VIEW)
 def messages():
     return _rows("messages")
+
+
+def _not_for_agents() -> None:
+    if scoped(me().role):
+        raise ApiError(403, "forbidden", "Campaign figures cover every listener, not an area: agents cannot read them.")
+
+
+@bp.get("/campaigns")
+@require(Permission.VIEW)
+def campaigns():
+    _not_for_agents()
+    settings, moment = current_app.config["KALANSO"], now()
+    return jsonify(
+        page(
+            select(Campaign), Campaign.id, lambda c: serialize.campaign(c, settings, moment), request.args,
+            "api.campaigns",
+        )
+    )  # fmt: skip
+
+
+@bp.get("/campaigns/<int:campaign_id>")
+@require(Permission.VIEW)
+def campaign(campaign_id: int):
+    _not_for_agents()
+    found = db.session.get(Campaign, campaign_id)
+    if found is None:
+        raise ApiError(404, "not_found", f"No campaign {campaign_id}.")
+    return jsonify(serialize.campaign(found, current_app.config["KALANSO"], now(), detail=True))
 
 
 def _json():

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
+from campaigns.funnel import campaign_funnel
+from campaigns.models import Campaign
+from campaigns.service import next_send
 from ivr.models import CallSession
 from listeners.models import Group, LessonCompletion, LessonProgress, Listener, QuizAnswer
 from sms.models import Message
 
 
 def when(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+    if value is None:
+        return None
+    return (value.astimezone(UTC) if value.tzinfo else value).isoformat().replace("+00:00", "Z")
 
 
 def listener(row: Listener) -> dict:
@@ -113,3 +118,33 @@ def message(row: Message) -> dict:
         "sent_at": when(row.sent_at),
         "delivered_at": when(row.delivered_at),
     }
+
+
+def campaign(row: Campaign, settings, now: datetime, *, detail: bool = False) -> dict:
+    """A campaign with its next send time and its funnel (``campaigns.funnel``: the page's and the CLI's numbers);
+    the list gives the stages and the completion, one campaign gives the whole funnel."""
+    funnel = campaign_funnel(row, settings)
+    figures = funnel.as_dict()
+    out = {
+        "id": row.id,
+        "name": row.name,
+        "channel": row.channel.value,
+        "state": row.state.value,
+        "schedule_kind": row.schedule_kind.value,
+        "lesson": f"{row.course_id}/{row.lesson_id}" if row.lesson_id else None,
+        "next_send": when(next_send(row, settings, now)),
+        "created_at": when(row.created_at),
+        "funnel": figures if detail else {k: figures[k] for k in ("stages", "expected_audience", "open", "completion")},
+    }
+    if detail:
+        out.update(
+            message=row.message or None,
+            audience=row.audience,
+            schedule=row.schedule,
+            calling_window=row.calling_window or settings.calling_window,
+            blocked_days=row.blocked_days,
+            max_retries=row.max_retries,
+            sms_fallback=row.sms_fallback,
+            started_at=when(row.started_at),
+        )
+    return out

@@ -854,6 +854,7 @@ class Row:
     campaign: Campaign
     what: str
     next_time: datetime | None
+    sent: int
     reached: int
     audience: int
 
@@ -870,7 +871,7 @@ def campaigns_page(after: int | None, size: int | None = None) -> tuple[list[Row
     rows = []
     for campaign in found[:size]:
         f = funnel.campaign_funnel(campaign)
-        rows.append(Row(campaign, what_is_sent(campaign, catalog), next_send_of(campaign), f.reached,
+        rows.append(Row(campaign, what_is_sent(campaign, catalog), next_send_of(campaign), f.sent, f.reached,
                         f.audience or (f.expected_audience or 0)))  # fmt: skip
     return rows, rows[-1].campaign.id if more and rows else None
 

@@ -226,3 +226,10 @@ def test_a_manager_sends_an_sms_then_a_voice_campaign_and_watches_the_funnel(bro
     assert page.evaluate("window.sameCampaignPage") == "voice, not reloaded"
     assert (SEYDOU, "no_answer", 2) in _statuses(app)
     _both_sizes(page, "voice-campaign")
+
+    page.goto(f"{base}/dashboard/campaigns/")
+    listed = page.inner_text("ul.campaigns")
+    assert "Leçon d'épargne par appel" in listed and "Appels passés : 2 · décrochés : 1 sur 2" in listed
+    # the simulator reports an SMS sent, never delivered
+    assert "Épargne à Kaniko" in listed and "Envoyés : 1 · reçus : 0 sur 1" in listed
+    _both_sizes(page, "list")

@@ -1,7 +1,8 @@
 """The campaign pages: the role × page matrix (agents never see campaign figures: they are not scoped), the
 editor (every error next to its input, a past time refused, "send now", unknown groups refused, the audience
 rule in the live count), the confirmation step, pause / resume / cancel with their confirmation pages, forged
-requests, the live fragments (encoding, preview, progress) and the deliveries' CSV export."""
+requests, the live fragments (encoding, preview, progress) and the deliveries' CSV export. The tests that read
+the database through the audience, funnel and listings run on SQLite and PostgreSQL (``backend``)."""
 
 from __future__ import annotations
 
@@ -109,7 +110,7 @@ MATRIX = [
 
 
 @pytest.mark.parametrize("method, page, expected", MATRIX)
-def test_role_page_matrix(app, world, method, page, expected):
+def test_role_page_matrix(backend, app, world, method, page, expected):
     campaign = make_campaign()
     url = page.format(c=campaign.id)
     for who, status, client in each_role(app, world, expected):
@@ -189,7 +190,7 @@ def test_a_time_in_the_past_is_refused_next_to_the_date(client, world):
     assert db.session.scalar(select(Campaign.id)) is None
 
 
-def test_an_unknown_group_is_refused_by_name(client, world):
+def test_an_unknown_group_is_refused_by_name(backend, client, world):
     sign_in(client, world["manager"])
     answer = post(client, "/dashboard/campaigns/new", _form(groups=["Coopérative de Kaniko", "Coopérative fantôme"]))
     assert answer.status_code == 400
@@ -197,7 +198,7 @@ def test_an_unknown_group_is_refused_by_name(client, world):
     assert db.session.scalar(select(Campaign.id)) is None
 
 
-def test_send_now_saves_a_draft_then_the_confirmation_schedules_it(client, world):
+def test_send_now_saves_a_draft_then_the_confirmation_schedules_it(backend, client, world):
     sign_in(client, world["manager"])
     saved = post(client, "/dashboard/campaigns/new", _form(once_mode="now", once_at=""))
     assert saved.status_code == 302
@@ -281,7 +282,7 @@ def test_forged_or_missing_csrf_tokens_change_nothing(client, world):
 # --- pause, resume, cancel --------------------------------------------------------------------------------
 
 
-def test_cancel_asks_first_then_cancels_the_pending_deliveries_and_says_how_many(client, world):
+def test_cancel_asks_first_then_cancels_the_pending_deliveries_and_says_how_many(backend, client, world):
     campaign = make_campaign(schedule_now=True)
     assert db.session.scalars(select(Delivery.status)).all() == [DeliveryStatus.PENDING] * 2
     sign_in(client, world["manager"])
@@ -328,7 +329,7 @@ def test_the_encoding_fragment_shows_segments_and_the_transliteration(client, wo
     assert "Trop long" in html.unescape(long_text.get_data(as_text=True))
 
 
-def test_the_preview_counts_the_audience_with_its_exclusions_and_a_masked_sample(client, world):
+def test_the_preview_counts_the_audience_with_its_exclusions_and_a_masked_sample(backend, client, world):
     sign_in(client, world["manager"])
     answer = post(client, "/dashboard/campaigns/preview", _form())
     assert answer.status_code == 200
@@ -367,7 +368,7 @@ def _csv(answer) -> list[list[str]]:
     return list(csv.reader(io.StringIO(data[3:].decode("utf-8"), newline=""), delimiter=";"))
 
 
-def test_the_deliveries_export_is_audited_filtered_and_masked_for_viewers(client, world):
+def test_the_deliveries_export_is_audited_filtered_and_masked_for_viewers(backend, client, world):
     campaign = make_campaign(schedule_now=True)
     sign_in(client, world["manager"])
     rows = _csv(client.get(f"/dashboard/campaigns/{campaign.id}/deliveries.csv"))
@@ -389,7 +390,7 @@ def test_the_deliveries_export_is_audited_filtered_and_masked_for_viewers(client
     assert events[1].detail["filter"] == {"q": "Moussa"}
 
 
-def test_the_deliveries_table_filters_and_pages_by_keyset(client, world, monkeypatch):
+def test_the_deliveries_table_filters_and_pages_by_keyset(backend, client, world, monkeypatch):
     import dashboard.campaigns
 
     campaign = make_campaign(schedule_now=True)
@@ -402,3 +403,15 @@ def test_the_deliveries_table_filters_and_pages_by_keyset(client, world, monkeyp
     assert "Moussa Diarra" in second and "Awa Traoré" not in second
     filtered = html.unescape(client.get(f"/dashboard/campaigns/{campaign.id}?status=answered").get_data(as_text=True))
     assert "Aucun envoi ne correspond." in filtered
+
+
+def test_the_campaign_pages_speak_english_when_asked(client, world):
+    campaign = make_campaign(schedule_now=True)
+    world["viewer"].locale = "en"
+    db.session.commit()
+    sign_in(client, world["viewer"])
+    page = html.unescape(client.get(f"/dashboard/campaigns/{campaign.id}").get_data(as_text=True))
+    assert "Progress" in page and "Each bar: share of the audience (2 person(s))." in page
+    assert "Sends, person by person" in page and "Progression" not in page
+    listing = html.unescape(client.get("/dashboard/campaigns/").get_data(as_text=True))
+    assert "Sent: 0 · delivered: 0 of 2" in listing

@@ -269,7 +269,7 @@ def test_forged_or_missing_csrf_tokens_change_nothing(client, world):
     sign_in(client, world["manager"])
     for data in ({}, {"csrf_token": "forged"}):
         assert client.post("/dashboard/campaigns/new", data={**_form(name="Autre"), **data}).status_code == 400
-        for action in ("cancel", "pause"):
+        for action in ("cancel", "pause", "confirm", "edit"):
             assert client.post(f"/dashboard/campaigns/{campaign.id}/{action}", data=data).status_code == 400
         assert client.post("/dashboard/campaigns/preview", data=_form()).status_code == 400
     db.session.refresh(campaign)
@@ -415,3 +415,39 @@ def test_the_campaign_pages_speak_english_when_asked(client, world):
     assert "Sends, person by person" in page and "Progression" not in page
     listing = html.unescape(client.get("/dashboard/campaigns/").get_data(as_text=True))
     assert "Sent: 0 · delivered: 0 of 2" in listing
+
+
+def test_a_weekly_campaign_shows_its_next_five_sends_and_is_saved_for_everyone(client, world):
+    sign_in(client, world["manager"])
+    weekly = _form(schedule_kind="recurring", days=["tue", "thu"], recurring_time="18:00", starts="", until="",
+                   everyone="y", groups=None)  # fmt: skip
+    text = html.unescape(post(client, "/dashboard/campaigns/preview", weekly).get_data(as_text=True))
+    sends = re.findall(r"<li>(\d\d/\d\d/\d{4} \d\d:\d\d)</li>", text)
+    assert sends == ["24/11/2026 18:00", "26/11/2026 18:00", "01/12/2026 18:00", "03/12/2026 18:00",
+                     "08/12/2026 18:00"]  # fmt: skip
+    assert re.search(r"<strong>2</strong> personnes recevront", text)  # everyone who may receive it
+    assert post(client, "/dashboard/campaigns/new", weekly).status_code == 302
+    campaign = db.session.scalars(select(Campaign)).one()
+    assert (campaign.schedule_kind.value, campaign.schedule, campaign.audience) == (
+        "recurring",
+        {"days": ["tue", "thu"], "time": "18:00"},
+        {"everyone": True},
+    )
+
+
+def test_weekly_and_series_errors_are_next_to_their_inputs(client, world):
+    sign_in(client, world["manager"])
+    no_days = post(client, "/dashboard/campaigns/new", _form(schedule_kind="recurring", recurring_time="25:00"))
+    page = no_days.get_data(as_text=True)
+    assert no_days.status_code == 400
+    assert field_errors(page, "days-set") and field_errors(page, "recurring_time")
+    bad_steps = post(client, "/dashboard/campaigns/new", _form(schedule_kind="drip", drip_time="09:00",
+                                                               drip_days="0, trois"))  # fmt: skip
+    assert bad_steps.status_code == 400
+    assert field_errors(bad_steps.get_data(as_text=True), "drip_days")
+    series = post(client, "/dashboard/campaigns/new", _form(schedule_kind="drip", drip_time="09:00", drip_days="0, 3"))
+    assert series.status_code == 302
+    campaign = db.session.scalars(select(Campaign)).one()
+    assert campaign.schedule == {"time": "09:00", "steps": [{"day": 0}, {"day": 3}]}
+    again = html.unescape(client.get(f"/dashboard/campaigns/{campaign.id}/edit").get_data(as_text=True))
+    assert 'value="0, 3"' in again

@@ -682,6 +682,7 @@ class Summary:
     cost: Any
     runs_note: str
     schedule_words: str
+    window_words: str
 
 
 def what_is_sent(campaign: Campaign, catalog: Catalog) -> str:
@@ -698,7 +699,10 @@ def what_is_sent(campaign: Campaign, catalog: Catalog) -> str:
 def schedule_words(campaign: Campaign) -> str:
     sched = campaign.schedule or {}
     if campaign.schedule_kind == ScheduleKind.ONCE:
-        return _("Une fois, le %(at)s (heure locale)", at=str(sched.get("at", "")).replace("T", " à "))
+        at = str(sched.get("at", "")).replace("T", " à ")
+        if sched.get("send_now"):
+            return _("Tout de suite (« Maintenant », choisi le %(at)s, heure locale)", at=at)
+        return _("Une fois, le %(at)s (heure locale)", at=at)
     if campaign.schedule_kind == ScheduleKind.RECURRING:
         days = ", ".join(str(DAY_WORDS.get(d, d)) for d in sched.get("days") or [])
         text = _("Chaque %(days)s à %(time)s", days=days, time=sched.get("time", ""))
@@ -743,6 +747,7 @@ def summarize(campaign: Campaign, catalog: Catalog, *, with_cost: bool = True) -
         cost=cost,
         runs_note=runs_note,
         schedule_words=schedule_words(campaign),
+        window_words=campaign.calling_window or _("%(window)s (celles du service)", window=settings.calling_window),
     )
 
 

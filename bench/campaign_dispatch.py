@@ -119,14 +119,14 @@ def one_run(kind: str, provider: str, size: int, latency_ms: float, rate: float,
                     insert(Listener),
                     [
                         {"phone": f"+2237{n:07d}", "language": "fr", "name": "", "village": "", "commune": "",
-                         "region": "", "consent_channel": "import", "opted_out": False, "opted_out_channel": "",
-                         "created_at": NOW}
+                         "region": "", "consent_channel": "import", "consent_at": NOW, "opted_out": False,
+                         "opted_out_channel": "", "created_at": NOW}
                         for n in range(start, min(size, start + 20_000))
                     ],
                 )  # fmt: skip
             campaign = upsert_from_definition(
                 {"name": "bench", "channel": "sms", "message": {"fr": "Quiz : répondez QUIZ.", "bm": "QUIZ ci."},
-                 "audience": {}, "schedule": {"kind": "once", "at": "2026-11-24T10:00"}},
+                 "audience": "everyone", "schedule": {"kind": "once", "at": "2026-11-24T10:00"}},
                 load_catalog(FIXTURE_COURSES), settings, NOW,
             )  # fmt: skip
             change_state(campaign, "schedule", NOW)

@@ -30,7 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, false, func, or_, select, true
 
 from campaigns.models import Campaign, CampaignRun, Delivery, DeliveryStatus
 from core.db import db
@@ -176,6 +176,40 @@ def funnel_from_rows(channel: str, rows, expected_audience: int | None = None) -
                 elif ch == Channel.SMS.value or status in VOICE_NOT_ANSWERED or status == S.PENDING:
                     tally(k, "not_answered", n)
     return Funnel(channel=channel, expected_audience=expected_audience, attempts=attempts, **counts)
+
+
+def clause(name: str):
+    """The SQL condition on ``deliveries`` of one stage or side count (``"reached"``, ``"retrying"``...): the
+    dashboard's "who" table filters with it, so its rows are exactly the funnel's number."""
+    d = Delivery
+    engaged = or_(d.started_at.is_not(None), d.completed_at.is_not(None))
+    reached = or_(d.status.in_(REACHED), engaged)
+    voice, sms = d.channel == Channel.VOICE, d.channel == Channel.SMS
+    conditions = {
+        "audience": true(),
+        "queued": d.attempts >= 1,
+        "sent": or_(and_(sms, d.status.in_(SMS_SENT)), and_(voice, d.status.in_(VOICE_SENT)), reached),
+        "reached": reached,
+        "started": engaged,
+        "completed": d.completed_at.is_not(None),
+        "waiting": and_(d.status == S.PENDING, d.attempts == 0),
+        "retrying": and_(d.status == S.PENDING, d.attempts >= 1),
+        "in_flight": or_(d.status == S.SENDING, and_(d.status == S.QUEUED, voice)),
+        "done": or_(d.status.in_([S.SENT, S.DELIVERED, S.ANSWERED]), and_(d.status == S.QUEUED, sms)),
+    }
+    for status in (S.NO_ANSWER, S.BUSY, S.FAILED, S.OPTED_OUT, S.CANCELLED, S.UNKNOWN):
+        conditions[status.value] = d.status == status
+    return conditions.get(name, false())
+
+
+def deliveries_query(campaign_id: int, which: str | None = None):
+    """``SELECT deliveries`` of a campaign, narrowed to one stage or side count of its funnel (``clause``)."""
+    query = select(Delivery).where(Delivery.campaign_id == campaign_id)
+    if which:
+        if which not in STAGES + SIDES:
+            raise ValueError(f"unknown funnel stage or outcome {which!r}")
+        query = query.where(clause(which))
+    return query
 
 
 def campaign_funnel(campaign: Campaign, settings=None) -> Funnel:

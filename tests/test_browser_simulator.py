@@ -91,7 +91,7 @@ def test_a_campaign_call_goes_unanswered_three_times_then_the_sms_fallback_appea
     app, base = live_app
     with app.app_context():
         settings = app.config["KALANSO"]
-        db.session.add(Listener(phone="+22376123456", language="fr", created_at=NOW))
+        db.session.add(Listener(phone="+22376123456", language="fr", created_at=NOW, consent_at=NOW))
         campaign = upsert_from_definition(
             {
                 "name": "Épargne — Koutiala",

@@ -480,3 +480,54 @@ def test_the_scheduler_installs_the_filter(app):
     build_scheduler(app)
     filters = [f for f in logging.getLogger("apscheduler.scheduler").filters if isinstance(f, SkippedRunsFilter)]
     assert len(filters) == 1
+
+
+def test_load_says_who_the_rules_left_out(backend, app, runner, tmp_path, make_listener):
+    make_listener(consent_at=T0)
+    make_listener()  # rang once
+    make_listener(phone="+33612345678", consent_at=T0)
+    path = tmp_path / "one.yaml"
+    path.write_text(
+        'name: Tous\nchannel: sms\nmessage: {fr: "Bonjour", bm: "I ni ce"}\naudience: everyone\n'
+        "schedule: {kind: once, at: now}\n",
+        encoding="utf-8",
+    )
+    result = runner.invoke(args=["campaigns", "load", str(path), "--now", T0.isoformat()])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip().endswith(
+        "Tous — draft, audience now 1 listener(s) (3 matched; left out: 1 without recorded consent, "
+        "1 in another country)"
+    )
+
+
+def test_voice_estimate_from_the_recordings_when_all_are_measured(app, settings, catalog, tmp_path):
+    import wave
+
+    from campaigns.estimate import lesson_minutes
+
+    course = catalog.courses["money"]
+    lesson = course.lesson("saving-a-little")
+    stems = [lesson.title.audio["fr"]]
+    for item in lesson.items:
+        stems += [item.body.audio["fr"]] if item.kind == "chunk" else [item.prompt.audio["fr"],
+                                                                       item.feedback_correct.audio["fr"]]  # fmt: skip
+    for stem in stems:
+        path = tmp_path / "fr" / f"{stem}.wav"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with wave.open(str(path), "wb") as f:
+            f.setnchannels(1)
+            f.setsampwidth(2)
+            f.setframerate(8000)
+            f.writeframes(b"\0\0" * 8000 * 30)  # 30 s each
+    minutes, source = lesson_minutes(course, lesson, "fr", tmp_path)
+    assert (minutes, source) == (len(stems) * 0.5, "recordings")
+    assert lesson_minutes(course, lesson, "bm", tmp_path)[1] == "words"  # no Bambara recording: the words
+    audience = AudienceCount(eligible=2, matched=2, by_language={"fr": 2})
+    priced = replace(settings, voice_provider="twilio")
+    estimate = estimate_cost("voice", (course, "saving-a-little"), audience, priced, audio_dir=tmp_path)
+    per_call = -(-len(stems) // 2)  # 30 s each, rounded up to started minutes
+    assert estimate.lines == [(f"calls fr: 2 listener(s) × {per_call} min", 2 * per_call, Decimal(300),
+                               Decimal(600 * per_call))]  # fmt: skip
+    assert f"fr: {len(stems) * 0.5:.1f} min from the recordings' durations" in estimate.notes
+    (tmp_path / "fr" / f"{stems[-1]}.wav").unlink()
+    assert lesson_minutes(course, lesson, "fr", tmp_path)[1] == "words"  # one missing: not measured

@@ -149,7 +149,7 @@ def test_a_missed_call_over_the_daily_cap_says_no_callback(client, clock):
 def campaign_call(app, catalog, make_listener, drain):
     """A voice campaign (retries, SMS fallback) whose call to PHONE is placed: it rings in the simulator."""
     settings = app.config["KALANSO"]
-    make_listener(phone=PHONE, language="fr")
+    make_listener(phone=PHONE, language="fr", consent_at=NOW)
     campaign = upsert_from_definition(
         {
             "name": "Essai simulateur",
@@ -192,6 +192,7 @@ def test_a_campaign_call_rings_until_the_simulator_answers(client, clock, campai
     assert (session.direction, session.status) == (Direction.OUTBOUND, CallStatus.IN_PROGRESS)
     db.session.refresh(delivery)
     assert delivery.status == DeliveryStatus.QUEUED  # answered is recorded when the call ends
+    assert delivery.started_at == NOW  # the call's lesson began: the campaign's funnel counts a start
 
 
 BUTTONS = [  # the button's word -> the call's status, the provider's word kept

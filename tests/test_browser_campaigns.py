@@ -38,7 +38,7 @@ pytestmark = pytest.mark.browser
 AWA, SEYDOU = "+22376123456", "+22376654321"
 
 
-def wait_for_text(page, selector: str, text: str, timeout: int = 10_000) -> None:
+def wait_for_text(page, selector: str, text: str, timeout: int = 20_000) -> None:
     page.wait_for_function(
         "([selector, text]) => { const e = document.querySelector(selector); return e && e.innerText.includes(text); }",
         arg=[selector, text],
@@ -55,7 +55,19 @@ def wait_for_funnel(page, step: int, value: str) -> None:
         "([step, value]) => { const e = document.querySelector(`ol.funnel li[data-step='${step}'] .value strong`);"
         " return e && e.textContent.trim() === value; }",
         arg=[step, value],
-        timeout=10_000,
+        timeout=20_000,
+    )
+
+
+def wait_for_attempt(page, attempt: int, answered: str, not_answered: str) -> None:
+    """Wait until the retries table's row for ``attempt`` says so (the fragment is polled: an earlier one may
+    still be on the page)."""
+    page.wait_for_function(
+        "([n, a, b]) => { const r = document.querySelector(`table.attempts tbody tr:nth-child(${n})`);"
+        " if (!r) return false; const c = [...r.cells].map(x => x.textContent.trim());"
+        " return c[0] === String(n) && c[1] === a && c[2] === b; }",
+        arg=[attempt, answered, not_answered],
+        timeout=20_000,
     )
 
 
@@ -191,37 +203,34 @@ def test_a_manager_sends_an_sms_then_a_voice_campaign_and_watches_the_funnel(bro
     for sim, phone in ((answering, AWA), (ringing_out, SEYDOU)):
         sim.fill("#phone", phone)
     _run_jobs(app, "voice", NOW)
-    answering.wait_for_selector("#ring:not([hidden])", timeout=10_000)
+    answering.wait_for_selector("#ring:not([hidden])", timeout=20_000)
     answering.click("#ring-answer")
     wait_for_text(answering, "#status", "En ligne")
-    ringing_out.wait_for_selector("#ring:not([hidden])", timeout=10_000)
+    ringing_out.wait_for_selector("#ring:not([hidden])", timeout=20_000)
     ringing_out.click("#ring-no-answer")
     wait_for_text(ringing_out, "#screen", "pas répondu")
     answering.click("#hangup")
     wait_for_text(answering, "#status", "Raccroché")
 
     wait_for_funnel(page, 4, "1")  # answered
-    wait_for_text(page, "table.attempts", "1")
-    first = page.inner_text("table.attempts tbody tr:nth-child(1)").split("\t")
-    assert first[:3] == ["1", "1", "1"]  # attempt 1: one answered, one not answered
+    wait_for_attempt(page, 1, "1", "1")  # attempt 1: one answered, one not answered
+    wait_for_text(page, "ul.sides", "0 En cours d'envoi")  # the hang-up is recorded: nothing in flight
     assert "1 Nouvel essai prévu" in page.inner_text("ul.sides")
     assert page.evaluate("window.sameCampaignPage") == "voice, not reloaded"
     assert sorted(s for s in _statuses(app) if s[0] == SEYDOU or s[1] != "sent") == [
         (AWA, "answered", 1),
         (SEYDOU, "pending", 1),
     ]
-    wait_for_text(page, "ul.sides", "0 En cours d'envoi")  # the hang-up is recorded: nothing in flight
     _both_sizes(page, "voice-campaign-retry")
 
     retry = NOW + timedelta(minutes=15)  # the first retry, inside the calling window
     clock.set(retry)
     _run_jobs(app, "voice", retry)
-    ringing_out.wait_for_selector("#ring:not([hidden])", timeout=10_000)
+    ringing_out.wait_for_selector("#ring:not([hidden])", timeout=20_000)
     ringing_out.click("#ring-no-answer")
     wait_for_text(page, "ul.sides", "1 Pas de réponse")
     assert "0 Nouvel essai prévu" in page.inner_text("ul.sides")
-    second = page.inner_text("table.attempts tbody tr:nth-child(2)").split("\t")
-    assert second[:3] == ["2", "0", "1"]
+    wait_for_attempt(page, 2, "0", "1")  # the retry: not answered either
     assert funnel_value(page, 4) == "1"
     assert page.evaluate("window.sameCampaignPage") == "voice, not reloaded"
     assert (SEYDOU, "no_answer", 2) in _statuses(app)

@@ -440,11 +440,14 @@ def test_weekly_and_series_errors_are_next_to_their_inputs(client, world):
     no_days = post(client, "/dashboard/campaigns/new", _form(schedule_kind="recurring", recurring_time="25:00"))
     page = no_days.get_data(as_text=True)
     assert no_days.status_code == 400
-    assert field_errors(page, "days-set") and field_errors(page, "recurring_time")
+    assert field_errors(page, "days-set") == ["Cochez au moins un jour."]
+    assert field_errors(page, "recurring_time") == ["Une heure comme 18:00."]
     bad_steps = post(client, "/dashboard/campaigns/new", _form(schedule_kind="drip", drip_time="09:00",
                                                                drip_days="0, trois"))  # fmt: skip
     assert bad_steps.status_code == 400
-    assert field_errors(bad_steps.get_data(as_text=True), "drip_days")
+    assert field_errors(bad_steps.get_data(as_text=True), "drip_days") == [
+        "Jour n° 2 : un nombre entier de jours, 0 ou plus."
+    ]
     series = post(client, "/dashboard/campaigns/new", _form(schedule_kind="drip", drip_time="09:00", drip_days="0, 3"))
     assert series.status_code == 302
     campaign = db.session.scalars(select(Campaign)).one()

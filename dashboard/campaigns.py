@@ -518,10 +518,11 @@ MESSAGES: list[tuple[re.Pattern, object]] = [
     (re.compile(r"^a voice campaign calls listeners with a lesson"),
      _l("Un appel vocal fait écouter une leçon : choisissez la leçon.")),
     (re.compile(r"^expected course/lesson|^no lesson .* in the content$"), _l("Choisissez une leçon de la liste.")),
-    (re.compile(r"^expected a text in both languages"), _l("Écrivez le message dans cette langue aussi.")),
+    (re.compile(r"^expected a text in both languages"), _l("Écrivez le message dans cette langue.")),
     (re.compile(r"^SMS too long: (?P<n>\d+) segments .*the limit is (?P<max>\d+)"),
      _l("Trop long : %(n)s SMS, au plus %(max)s. Raccourcissez le texte.")),
     (re.compile(r"^expected HH:MM"), _l("Une heure comme 18:00.")),
+    (re.compile(r"^expected a local date and time"), _l("Choisissez une date et une heure, ou « Maintenant ».")),
     (re.compile(r"^expected YYYY-MM-DD"), _l("Une date comme 2026-12-01.")),
     (re.compile(r"^expected weekdays"), _l("Cochez au moins un jour.")),
     (re.compile(r"^ends before it starts"), _l("La fin est avant le début.")),
@@ -657,7 +658,11 @@ def live_preview(form: CampaignForm, catalog: Catalog) -> Preview:
         out.sends = upcoming(data, settings)
     content_errors = [e for e in errors if e.field.startswith(("lesson", "message", "channel"))]
     if content_errors or out.count is None:
-        out.cost_problem = "; ".join(error_text(e) for e in content_errors) or _("Choisissez d'abord qui la reçoit.")
+        out.cost_problem = (
+            _("Le coût s'affichera quand le contenu sera complet.")
+            if content_errors
+            else _("Choisissez d'abord qui la reçoit.")
+        )
     else:
         out.cost, out.runs_note = cost_of(data, catalog, out.count, settings)
     return out

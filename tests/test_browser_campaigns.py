@@ -143,6 +143,12 @@ def test_a_manager_sends_an_sms_then_a_voice_campaign_and_watches_the_funnel(bro
     page.click("details.menu nav a:text-is('Campagnes')")
     page.click("a:text-is('Nouvelle campagne')")
 
+    # saved empty: every error next to its input, nothing saved
+    page.click("button[name=save]")
+    page.wait_for_selector("p.error.banner")
+    assert "Choisissez qui reçoit la campagne" in page.inner_text("#everyone-set, .field:has(#everyone)")
+    _both_sizes(page, "editor-errors")
+
     # the SMS campaign, in the editor
     page.fill("#name", "Épargne à Kaniko")
     page.fill("#message_fr", "Bonjour ! Une leçon sur l'épargne vous attend : répondez QUIZ.")

@@ -15,7 +15,7 @@ from sqlalchemy import bindparam, or_, select, update
 
 from campaigns import schedule
 from campaigns.models import Campaign, CampaignRun, CampaignState, Delivery, DeliveryStatus
-from campaigns.service import content_for_step, window_for
+from campaigns.service import CANCEL_REASON, content_for_step, window_for
 from core.db import db
 from core.outbox import OutboxStatus, Outcome, outbox_outcomes
 from core.signals import call_finished, lesson_completed, lesson_started, listener_opted_out, message_status_changed
@@ -176,6 +176,8 @@ def on_outbox_outcomes(_sender, outcomes: list[Outcome], now: datetime, **_) -> 
             status, error = DeliveryStatus.UNKNOWN, UNKNOWN_ERROR
         elif o.channel == Channel.VOICE:
             continue  # refused or cancelled calls end their session: on_call_finished decides
+        elif o.status == OutboxStatus.CANCELLED and o.error == CANCEL_REASON:
+            continue  # the campaign was cancelled: its deliveries were settled with their rows
         elif o.status == OutboxStatus.CANCELLED:
             status = DeliveryStatus.OPTED_OUT
         else:

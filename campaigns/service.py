@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, exists, func, or_, select, update
 
 from campaigns import schedule
 from campaigns.audience import AudienceCount, count_audience, sample_audience
@@ -216,11 +216,13 @@ def _cancel_deliveries(campaign: Campaign, now: datetime, result: ActionResult) 
         .returning(*(table.c[name] for name in OUTCOME_COLUMNS))
     ).all()
     ids = sorted({r.delivery_id for r in outbox if r.delivery_id is not None})
+    # a lesson's SMS of which a sender already took one is under way: its outcome will come, not "cancelled"
+    part_sent = exists().where(table.c.delivery_id == d.c.id, table.c.status != OutboxStatus.CANCELLED.value)
     stopped = 0
     for start in range(0, len(ids), 1000):
         stopped += db.session.execute(
             update(d)
-            .where(d.c.id.in_(ids[start : start + 1000]), d.c.status == DeliveryStatus.SENDING.value)
+            .where(d.c.id.in_(ids[start : start + 1000]), d.c.status == DeliveryStatus.SENDING.value, ~part_sent)
             .values(status=DeliveryStatus.CANCELLED.value, error=CANCEL_REASON, updated_at=now)
         ).rowcount
     result.stopped["in the outbox"] = stopped

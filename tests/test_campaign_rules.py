@@ -18,7 +18,7 @@ from campaigns.dispatch import dispatch_due
 from campaigns.estimate import estimate_cost
 from campaigns.expand import expand_due
 from campaigns.models import Campaign, CampaignState, Delivery, DeliveryStatus
-from campaigns.ports import VoicePort
+from campaigns.ports import SmsPort, VoicePort
 from campaigns.service import (
     AudienceCount,
     CampaignError,
@@ -531,3 +531,23 @@ def test_voice_estimate_from_the_recordings_when_all_are_measured(app, settings,
     assert f"fr: {len(stems) * 0.5:.1f} min from the recordings' durations" in estimate.notes
     (tmp_path / "fr" / f"{stems[-1]}.wav").unlink()
     assert lesson_minutes(course, lesson, "fr", tmp_path)[1] == "words"  # one missing: not measured
+
+
+def test_cancel_leaves_a_lesson_whose_first_sms_a_sender_took_in_flight(backend, app, catalog, settings, make_listener):
+    for _ in range(2):
+        make_listener(consent_at=T0, language="fr")
+    campaign = scheduled(catalog, settings, channel="sms")
+    ten = T0 + timedelta(hours=1)
+    expand_due(settings, ten)
+    dispatch_due(SmsPort(settings, lambda: ten), settings, lambda: ten)
+    first, second = deliveries(campaign)
+    rows = db.session.scalars(select(OutboxItem).filter_by(delivery_id=first.id).order_by(OutboxItem.id)).all()
+    assert len(rows) >= 2  # the lesson's opening texts
+    rows[0].status = OutboxStatus.SENDING  # a sender has just claimed the first one
+    db.session.commit()
+    result = apply_action(campaign, "cancel", ten, settings)
+    db.session.commit()
+    assert (result.stopped["in the outbox"], result.in_flight) == (1, 1)
+    db.session.expire_all()
+    assert (first.status, second.status) == (DeliveryStatus.SENDING, DeliveryStatus.CANCELLED)
+    assert [r.status for r in rows[1:]] == [OutboxStatus.CANCELLED] * (len(rows) - 1)

@@ -513,6 +513,11 @@ MESSAGES: list[tuple[re.Pattern, object]] = [
     ),
     (re.compile(r"unknown group\(s\): (?P<names>.+)$", re.I), _l("Groupe(s) inconnu(s) : %(names)s.")),
     (re.compile(r"^required$", re.I), _l("Obligatoire.")),
+    (re.compile(r"'send now' was chosen more than (?P<n>\d+) minutes ago"),
+     _l("« Maintenant » a été choisi il y a plus de %(n)s minutes : modifiez la campagne et choisissez à nouveau "
+        "« Maintenant », ou une heure.")),
+    (re.compile(r"^cannot (?P<action>\w+) campaign .*: it is (?P<state>\w+)$"),
+     _l("Ce n'est pas possible : la campagne est « %(state)s ».")),
     (re.compile(r"^at most (?P<n>\d+) characters$"), _l("Au plus %(n)s caractères.")),
     (re.compile(r"^must be voice or sms"), _l("Choisissez SMS ou appel vocal.")),
     (re.compile(r"^a voice campaign calls listeners with a lesson"),
@@ -547,7 +552,10 @@ def error_text(error: FieldError) -> str:
         message = message[len(error.field) + 2 :]
     for pattern, french in MESSAGES:
         if found := pattern.search(message):
-            return str(french) % found.groupdict()
+            values = dict(found.groupdict())
+            if "state" in values and values["state"] in {s.value for s in CampaignState}:
+                values["state"] = str(STATE_WORDS[CampaignState(values["state"])])
+            return str(french) % values
     return message
 
 

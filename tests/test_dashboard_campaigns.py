@@ -454,3 +454,15 @@ def test_weekly_and_series_errors_are_next_to_their_inputs(client, world):
     assert campaign.schedule == {"time": "09:00", "steps": [{"day": 0}, {"day": 3}]}
     again = html.unescape(client.get(f"/dashboard/campaigns/{campaign.id}/edit").get_data(as_text=True))
     assert 'value="0, 3"' in again
+
+
+def test_send_now_must_be_confirmed_within_ten_minutes(app, client, world):
+    from datetime import timedelta
+
+    sign_in(client, world["manager"])
+    saved = post(client, "/dashboard/campaigns/new", _form(once_mode="now", once_at=""))
+    app.config["KALANSO_CLOCK"] = lambda: NOW + timedelta(minutes=11)
+    late = post(client, saved.headers["Location"], page=saved.headers["Location"])
+    assert late.status_code == 400
+    assert "« Maintenant » a été choisi il y a plus de 10 minutes" in html.unescape(late.get_data(as_text=True))
+    assert db.session.scalars(select(Campaign.state)).one() == CampaignState.DRAFT

@@ -248,3 +248,14 @@ def test_a_manager_sends_an_sms_then_a_voice_campaign_and_watches_the_funnel(bro
     # the simulator reports an SMS sent, never delivered
     assert "Épargne à Kaniko" in listed and "Envoyés : 1 · reçus : 0 sur 1" in listed
     _both_sizes(page, "list")
+
+    # cancelling asks first, on a page of its own, then says what it did
+    page.click("a:text-is(\"Leçon d'épargne par appel\")")
+    page.click("a:text-is('Annuler la campagne')")
+    page.wait_for_selector("#confirm-cancel")
+    assert "C'est définitif" in page.inner_text("main")
+    _both_sizes(page, "cancel")
+    page.click("#confirm-cancel")
+    wait_for_text(page, "main", "Campagne annulée : 0 envoi(s) en attente ou à réessayer sont annulés")
+    assert page.inner_text("#state") == "annulée"
+    assert page.get_attribute("#progress", "hx-trigger") is None  # over: the page stops polling

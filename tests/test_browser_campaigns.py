@@ -250,7 +250,7 @@ def test_a_manager_sends_an_sms_then_a_voice_campaign_and_watches_the_funnel(bro
     _both_sizes(page, "list")
 
     # cancelling asks first, on a page of its own, then says what it did
-    page.click("a:text-is(\"Leçon d'épargne par appel\")")
+    page.click('a:text-is("Leçon d\'épargne par appel")')
     page.click("a:text-is('Annuler la campagne')")
     page.wait_for_selector("#confirm-cancel")
     assert "C'est définitif" in page.inner_text("main")

@@ -812,7 +812,7 @@ class Progress:
     bars: list[Bar]
     sides: list[tuple[str, int, str]]  # (label, count, css class)
     attempts: list[tuple[int, int, int, int, float]]  # attempt, answered, not answered, cumulative, share
-    finished: bool
+    finished: bool  # nothing will move (a draft, finished or cancelled): the page does not poll
 
     @property
     def completion_percent(self) -> int | None:
@@ -857,7 +857,7 @@ def progress_of(campaign: Campaign) -> Progress:
         bars=bars,
         sides=[(str(label), n, css) for label, n, css in sides],
         attempts=rows,
-        finished=campaign.state in (CampaignState.FINISHED, CampaignState.CANCELLED),
+        finished=campaign.state not in LIVE,  # a draft does not move either: no polling
     )
 
 

@@ -466,3 +466,11 @@ def test_send_now_must_be_confirmed_within_ten_minutes(app, client, world):
     assert late.status_code == 400
     assert "« Maintenant » a été choisi il y a plus de 10 minutes" in html.unescape(late.get_data(as_text=True))
     assert db.session.scalars(select(Campaign.state)).one() == CampaignState.DRAFT
+
+
+def test_a_draft_page_does_not_poll(client, world):
+    campaign = make_campaign()
+    sign_in(client, world["viewer"])
+    page = client.get(f"/dashboard/campaigns/{campaign.id}").get_data(as_text=True)
+    assert 'id="progress"' in page and "hx-trigger" not in page
+    assert "estimée : aucun envoi préparé encore" in html.unescape(page)  # the audience as it would be now

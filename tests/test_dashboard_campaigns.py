@@ -391,10 +391,10 @@ def test_the_deliveries_export_is_audited_filtered_and_masked_for_viewers(backen
 
 
 def test_the_deliveries_table_filters_and_pages_by_keyset(backend, client, world, monkeypatch):
-    import dashboard.campaigns
+    import dashboard.campaign_reports
 
     campaign = make_campaign(schedule_now=True)
-    monkeypatch.setattr(dashboard.campaigns, "PAGE_SIZE", 1)
+    monkeypatch.setattr(dashboard.campaign_reports, "PAGE_SIZE", 1)
     sign_in(client, world["viewer"])
     first = html.unescape(client.get(f"/dashboard/campaigns/{campaign.id}").get_data(as_text=True))
     assert "Awa Traoré" in first and "Moussa Diarra" not in first and "+22376000001" not in first

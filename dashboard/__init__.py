@@ -38,6 +38,7 @@ AREAS = (
     "dashboard.register",
     "dashboard.imports",
     "dashboard.groups",
+    "dashboard.campaigns",
     "dashboard.exports",
     "dashboard.tokens",
     "dashboard.users",

@@ -20,7 +20,7 @@ from flask_login import current_user
 
 from accounts import tokens
 from accounts.models import User
-from accounts.roles import Permission, allowed
+from accounts.roles import Permission, Role, allowed, scoped
 from accounts.scope import listener_clause, visible_listener
 from core.clock import utcnow
 from core.db import db
@@ -92,14 +92,16 @@ def listener_or_404(listener_id: int) -> Listener:
 
 
 # The navigation: (endpoint, label, permission). An area adds its entries; a link shows when its endpoint is
-# registered and the user holds the permission.
-NAV: list[tuple[str, object, Permission]] = [
+# registered and the user holds the permission (or, for a rule that is not one permission, when
+# ``permission(role)`` is true).
+NAV: list[tuple[str, object, Permission | Callable[[Role], bool]]] = [
     ("home.index", _l("Accueil"), Permission.VIEW),
     ("listeners.index", _l("Auditeurs"), Permission.VIEW),
     ("completion.index", _l("Suivi des leçons"), Permission.VIEW),
     ("register.new", _l("Inscrire un auditeur"), Permission.REGISTER),
     ("imports.upload", _l("Importer un fichier"), Permission.REGISTER),
     ("groups.index", _l("Groupes"), Permission.VIEW),
+    ("campaigns.index", _l("Campagnes"), lambda role: allowed(role, Permission.VIEW) and not scoped(role)),
     ("exports.answers_form", _l("Réponses aux questions"), Permission.EXPORT),
 ]
 
@@ -110,6 +112,7 @@ def navigation() -> list[tuple[str, str, bool]]:
         return []
     out = []
     for endpoint, label, permission in NAV:
-        if endpoint in current_app.view_functions and allowed(current_user.role, permission):
+        may = permission(current_user.role) if callable(permission) else allowed(current_user.role, permission)
+        if endpoint in current_app.view_functions and may:
             out.append((url_for(endpoint), str(label), request.endpoint == endpoint))
     return out

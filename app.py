@@ -54,6 +54,8 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     )
     _import_models()
 
+    from analytics import facts as analytics_facts
+    from analytics.cli import analytics_cli
     from campaigns import outcomes
     from campaigns.cli import campaigns_cli, scheduler_command
     from commands.content import content_cli
@@ -66,12 +68,21 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     from web.routes import bp as web_bp
 
     app.register_blueprint(web_bp)
-    for command in (content_cli, scheduler_command, sender_cli, campaigns_cli, listeners_cli, dev_command):
+    for command in (
+        content_cli,
+        scheduler_command,
+        sender_cli,
+        campaigns_cli,
+        listeners_cli,
+        dev_command,
+        analytics_cli,
+    ):
         app.cli.add_command(command)
     # what the sender is told flows back to messages, call sessions and campaign deliveries
     sms_outbound.connect()
     voice_outbound.connect()
     outcomes.connect()
+    analytics_facts.connect()  # one call fact per finished call
     app.cli.add_command(simulate_cli)
 
     import sms
@@ -96,6 +107,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
 def _import_models() -> None:
     """Every model module, so that the metadata (and Alembic) sees every table."""
     import accounts.models  # noqa: F401
+    import analytics.models  # noqa: F401
     import campaigns.models  # noqa: F401
     import core.outbox  # noqa: F401
     import ivr.models  # noqa: F401

@@ -186,9 +186,25 @@ class QuizAnswer(db.Model):
     channel: Mapped[Channel] = mapped_column(str_enum(Channel, "answer_channel"))
     attempt: Mapped[int] = mapped_column(default=1)
     answered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # the language the question was asked in (the listener's, else the default); "" for answers recorded before
+    # it was kept (the analytics count them in the default language)
+    lang: Mapped[str] = mapped_column(String(2), default="", server_default="")
 
     __table_args__ = (
         Index("ix_quiz_answers_lesson_question", "course_id", "lesson_id", "question_id"),
+        # per-question results per language over a date range (analytics.queries.question_results): index-only
+        Index(
+            "ix_quiz_answers_results",
+            "answered_at",
+            "course_id",
+            "lesson_id",
+            "question_id",
+            "lang",
+            "correct",
+            "attempt",
+            postgresql_where=text("counted"),
+            sqlite_where=text("counted"),
+        ),
         # the answer that counts is recorded once per question and attempt, whatever retries or channels race
         Index(
             "uq_quiz_answers_counted",

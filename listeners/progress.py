@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
+from flask import current_app
 from sqlalchemy import event, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -107,6 +108,7 @@ def take_turn(
                     channel=channel,
                     attempt=after.attempt,
                     answered_at=now,
+                    lang=listener.language or current_app.config["KALANSO"].default_language,
                 )
             )
     if after.started and row.started_at is None:

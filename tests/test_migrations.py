@@ -22,6 +22,7 @@ TABLES = {
     "user_scopes",
     "users",
     "audio_fallbacks",
+    "call_facts",
     "call_sessions",
     "campaign_runs",
     "campaigns",

@@ -50,7 +50,7 @@ from wtforms.validators import Length, Optional, ValidationError
 
 from accounts import audit
 from accounts.models import User
-from accounts.roles import Permission, allowed
+from accounts.roles import Permission, allowed, scoped
 from accounts.scope import group_clause, listener_clause
 from analytics import queries
 from analytics.queries import Filters
@@ -155,6 +155,7 @@ def _page(view: str, load):
         view=view,
         form=form,
         valid=valid,
+        partial=partial,
         tabs=TABS,
         args=form.link_args(),
         exports=allowed(user.role, Permission.EXPORT),
@@ -186,6 +187,20 @@ class IsoDateField(DateField):
             super().process_formdata(valuelist)
         except ValueError as exc:
             raise ValueError(_l("Date attendue sous la forme AAAA-MM-JJ (par exemple 2026-11-24).")) from exc
+
+
+PLACE_ERRORS = {  # scoped (an agent)? -> field -> message
+    False: {
+        "region": _l("Aucun auditeur dans cette région : vérifiez l'orthographe."),
+        "commune": _l("Aucun auditeur dans cette commune : vérifiez l'orthographe."),
+        "village": _l("Aucun auditeur dans ce village : vérifiez l'orthographe."),
+    },
+    True: {
+        "region": _l("Personne de votre zone dans cette région : vérifiez l'orthographe."),
+        "commune": _l("Personne de votre zone dans cette commune : vérifiez l'orthographe."),
+        "village": _l("Personne de votre zone dans ce village : vérifiez l'orthographe."),
+    },
+}
 
 
 class FilterForm(FlaskForm):
@@ -236,21 +251,29 @@ class FilterForm(FlaskForm):
         self._choice(field, _l("Ce groupe n'existe pas, ou il n'est pas dans votre zone."))
 
     def validate_region(self, field) -> None:
-        self._place(field, _l("Personne de votre zone dans cette région : vérifiez l'orthographe."))
+        self._place(field)
 
     def validate_commune(self, field) -> None:
-        self._place(field, _l("Personne de votre zone dans cette commune : vérifiez l'orthographe."))
+        self._place(field)
 
     def validate_village(self, field) -> None:
-        self._place(field, _l("Personne de votre zone dans ce village : vérifiez l'orthographe."))
+        self._place(field)
 
-    def _place(self, field, message) -> None:
+    def _place(self, field) -> None:
         """A typed place must hold a listener the user may see (the place indexes answer it: one lookup)."""
         if not field.data:
             return
         place = ListenerFilter(**{field.name: field.data}).clauses()
         if not db.session.scalar(select(exists().where(listener_clause(self.user), *place))):
-            raise ValidationError(message)
+            raise ValidationError(PLACE_ERRORS[scoped(self.user.role)][field.name])
+
+    def summary(self) -> list[str]:
+        """The filters chosen besides the dates, in words (shown on the closed "more filters" line)."""
+        out = []
+        for f in (self.course, self.language, self.group):
+            if f.data and not f.errors:
+                out += [c.label for c in f.choices if c.value == f.data]
+        return out + [f.data for f in (self.region, self.commune, self.village) if f.data and not f.errors]
 
     def filters(self) -> Filters:
         return Filters(
@@ -314,7 +337,7 @@ class Step:
 FUNNEL_WORDS = (
     ("calls", _l("Appels")),
     ("answered", _l("Décrochés")),
-    ("chose_language", _l("Langue choisie")),
+    ("chose_language", _l("Langue choisie (ou déjà connue)")),
     ("reached_main", _l("Menu principal atteint")),
     ("started_lesson", _l("Leçon commencée")),
     ("completed", _l("Leçon terminée")),

@@ -93,7 +93,8 @@ def menus():
 @require(Permission.VIEW)
 def questions():
     return _page("questions", lambda f, user, catalog: {"groups": question_groups(queries.question_results(f, user),
-                                                                                    catalog)})  # fmt: skip
+                                                                                    catalog),
+                                                        "flag_rule": flag_rule()})  # fmt: skip
 
 
 @bp.get("/listening")
@@ -565,6 +566,15 @@ NODE_COLUMNS: list[Column] = [
     (_l("Touche invalide"), "int"),
 ]
 FLAG_WORDS = {"most_miss": _l("la plupart se trompent"), "nobody_misses": _l("personne ne se trompe")}
+
+
+def flag_rule() -> dict[str, str]:
+    """When a question is flagged (``analytics.queries``' thresholds), for the page's note."""
+    return {
+        "n": str(queries.MIN_ANSWERS_TO_FLAG),
+        "low": format_percent(queries.MOST_MISS_BELOW),
+        "high": format_percent(queries.NOBODY_MISSES_FROM),
+    }
 
 
 def flag_words(flag: str | None) -> str:

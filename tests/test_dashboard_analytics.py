@@ -144,7 +144,7 @@ def test_the_menu_links_to_the_analytics_for_every_role(client, make_user, role)
 # --- the figures -----------------------------------------------------------------------------------------
 
 
-def test_the_overview_shows_the_funnel_with_its_denominators(client, calls, make_user):
+def test_the_overview_shows_the_funnel_with_its_denominators(backend, client, calls, make_user):
     sign_in(client, make_user(Role.MANAGER))
     text = _text(client.get("/dashboard/analytics/").get_data(as_text=True))
     assert "Appels 3 100 % des appels" in text
@@ -171,7 +171,7 @@ def test_the_date_range_defaults_to_the_last_30_days_by_the_dashboard_clock(clie
     assert "Aucun appel sur cette période." in before
 
 
-def test_the_drop_off_per_menu_node(client, calls, make_user):
+def test_the_drop_off_per_menu_node(backend, client, calls, make_user):
     sign_in(client, make_user(Role.MANAGER))
     page = client.get("/dashboard/analytics/menus").get_data(as_text=True)
     assert _rows(page)[0] == "Entrés Raccroché ici Sans touche Touche fausse"
@@ -185,7 +185,7 @@ def test_the_drop_off_per_menu_node(client, calls, make_user):
     )
 
 
-def test_the_results_per_question_and_language_with_the_catalog_text(client, calls, make_user):
+def test_the_results_per_question_and_language_with_the_catalog_text(backend, client, calls, make_user):
     sign_in(client, make_user(Role.MANAGER))
     page = client.get("/dashboard/analytics/questions").get_data(as_text=True)
     text = _text(page)
@@ -195,7 +195,36 @@ def test_the_results_per_question_and_language_with_the_catalog_text(client, cal
     assert "question 2" in text and "Moussa a douze ans." in text
 
 
-def test_listening_bands_and_hours(client, calls, make_user):
+def test_questions_most_people_miss_are_flagged_and_listed_to_review(client, make_listener, make_user):
+    """25 answers in Bambara to the second question, 5 right (20 %): flagged; 25 French answers to the first, all
+    right: flagged the other way; 3 answers in Bambara to the first: too few to flag."""
+    from core.vocabulary import Channel
+    from listeners.models import QuizAnswer
+
+    rows = [("moussa-saturday", "bm", n < 5) for n in range(25)] + [("awa-at-the-mine", "fr", True)] * 25
+    rows += [("awa-at-the-mine", "bm", False)] * 3
+    for question, lang, right in rows:
+        person = make_listener(village="Kaniko")
+        db.session.add(QuizAnswer(listener_id=person.id, course_id="child-labour", lesson_id="what-is-child-labour",
+                                  question_id=question, answer="1", option_key="1", correct=right, channel=Channel.VOICE,
+                                  attempt=1, answered_at=NOW, lang=lang))  # fmt: skip
+    db.session.commit()
+    sign_in(client, make_user(Role.MANAGER))
+    page = client.get("/dashboard/analytics/questions").get_data(as_text=True)
+    text = _text(page)
+    assert (
+        "À relire personne ne se trompe Qu'est-ce que le travail des enfants ? · question 1 (français, 100 % justes)"
+        " la plupart se trompent Qu'est-ce que le travail des enfants ? · question 2 (bambara, 20 % justes)"
+        " Signalée à partir de 20 réponses : moins de 40 % justes, ou au moins 95 % justes."
+    ) in text
+    assert 'href="#q-child-labour-what-is-child-labour-moussa-saturday"' in page
+    assert 'id="q-child-labour-what-is-child-labour-moussa-saturday"' in page
+    assert "bambara 25 5 20 % 20 80 % 5" in _rows(page)
+    assert "bambara 3 0 0 % 3 100 % 0" in _rows(page)  # three answers: no flag
+    assert text.count("la plupart se trompent") == 2  # in the list to review, and on the question's card
+
+
+def test_listening_bands_and_hours(backend, client, calls, make_user):
     sign_in(client, make_user(Role.MANAGER))
     text = _text(client.get("/dashboard/analytics/listening").get_data(as_text=True))
     assert "Qu'est-ce que le travail des enfants ? Le travail des enfants bambara · 1 appel" in text
@@ -205,7 +234,7 @@ def test_listening_bands_and_hours(client, calls, make_user):
     assert "10 h · 3 · · · · · 3" in _rows(page)  # Tuesday's column; the other days have no call
 
 
-def test_an_agent_sees_only_the_figures_of_their_village(client, calls, make_user):
+def test_an_agent_sees_only_the_figures_of_their_village(backend, client, calls, make_user):
     sign_in(client, make_user(Role.AGENT, scopes=[(ScopeKind.VILLAGE, "Kaniko")]))
     text = _text(client.get("/dashboard/analytics/").get_data(as_text=True))
     assert "Appels 2 100 % des appels" in text  # Awa and Moussa, not Seydou of Molobala
@@ -334,7 +363,7 @@ def _csv(answer) -> list[list[str]]:
     return list(csv.reader(io.StringIO(body[3:].decode()), delimiter=";"))
 
 
-def test_the_csv_exports_hold_the_tables_and_are_audited_with_their_filters(client, calls, make_user):
+def test_the_csv_exports_hold_the_tables_and_are_audited_with_their_filters(backend, client, calls, make_user):
     sign_in(client, make_user(Role.AGENT, scopes=[(ScopeKind.VILLAGE, "Kaniko")]))
     menus = _csv(client.get("/dashboard/analytics/menus.csv?language=bm"))
     assert menus[0] == ["Étape du menu", "Code", "Entrés", "Ont raccroché ici", "Part qui a raccroché ici",

@@ -206,8 +206,8 @@ def test_questions_most_people_miss_are_flagged_and_listed_to_review(client, mak
     for question, lang, right in rows:
         person = make_listener(village="Kaniko")
         db.session.add(QuizAnswer(listener_id=person.id, course_id="child-labour", lesson_id="what-is-child-labour",
-                                  question_id=question, answer="1", option_key="1", correct=right, channel=Channel.VOICE,
-                                  attempt=1, answered_at=NOW, lang=lang))  # fmt: skip
+                                  question_id=question, answer="1", option_key="1", correct=right,
+                                  channel=Channel.VOICE, attempt=1, answered_at=NOW, lang=lang))  # fmt: skip
     db.session.commit()
     sign_in(client, make_user(Role.MANAGER))
     page = client.get("/dashboard/analytics/questions").get_data(as_text=True)

@@ -262,6 +262,34 @@ def test_the_filters_narrow_the_figures(client, calls, make_user):
     assert "Appels 2 100 % des appels" in village
 
 
+@pytest.mark.parametrize(
+    "url, statements",
+    [
+        ("/dashboard/analytics/", 5),  # the groups offered, then funnel, new vs returning, callbacks, costs
+        ("/dashboard/analytics/menus", 2),
+        ("/dashboard/analytics/questions", 2),
+        ("/dashboard/analytics/listening", 2),
+        ("/dashboard/analytics/hours", 2),
+        ("/dashboard/analytics/hours?village=kaniko", 3),  # and the typed village is checked: one lookup
+    ],
+)
+def test_each_page_runs_only_its_own_few_queries(client, calls, make_user, url, statements):
+    from sqlalchemy import event
+
+    sign_in(client, make_user(Role.AGENT, scopes=[(ScopeKind.VILLAGE, "Kaniko")]))
+    client.get("/dashboard/")  # the signed-in user is loaded
+    seen = []
+    listen = lambda *args: seen.append(args[2])  # noqa: E731
+    event.listen(db.engine, "before_cursor_execute", listen)
+    try:
+        answer = client.get(url)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listen)
+    assert answer.status_code == 200
+    assert len(seen) == statements, seen
+    assert len(answer.data) < 20_000  # a light page for a slow connection
+
+
 # --- filter errors ---------------------------------------------------------------------------------------
 
 

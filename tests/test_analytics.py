@@ -346,3 +346,47 @@ def test_rebuild_is_idempotent_and_matches_what_the_receiver_wrote(backend, app,
 )  # fmt: skip
 def test_filters_from_a_query_string(app, args, filters, errors):
     assert Filters.from_args(args) == (filters, errors)
+
+
+def test_a_call_through_the_voice_webhook_leaves_its_fact(client, clock, catalog, make_user):
+    """The real line: Twilio's requests, the menus and the engine write the path; its end writes the fact."""
+    from tests import voice_support as w
+
+    course = catalog.course("child-labour")
+    w.post_twilio(client, "/ivr/twilio/voice", w.twilio_call())
+    for turn, key in enumerate(["2", "2", str(list(catalog).index(course) + 1), "1", "7"], start=1):
+        response = w.post_twilio(client, f"/ivr/twilio/voice?ev=gather&t={turn}", w.twilio_gather(key))
+        assert response.status_code == 200
+    w.post_twilio(client, "/ivr/twilio/status", w.twilio_status("completed", duration="75"))
+    db.session.expire_all()
+    session = db.session.scalars(select(CallSession)).one()
+    assert [label for _, label in session.path] == [
+        "language", "lang:fr", "main", "courses", "lessons", "lesson", "lesson:child-labour/what-is-child-labour",
+        "chunk:1/1", "!invalid", "hangup",
+    ]  # fmt: skip
+    fact = db.session.scalars(select(CallFact)).one()
+    assert (fact.call_session_id, fact.answered, fact.chose_language, fact.reached_main, fact.started_lesson) == (
+        session.id, True, True, True, True,
+    )  # fmt: skip
+    assert (fact.course_id, fact.lesson_id, fact.chunks_heard, fact.chunks_total, fact.completed) == (
+        "child-labour", "what-is-child-labour", 1, 1, False,
+    )  # fmt: skip
+    assert (fact.lang, fact.exit_node, fact.entry, fact.first_call) == ("fr", "lesson", "inbound", True)
+    assert (fact.cost_fcfa, fact.cost_source) == (Decimal("500.00"), "tariff")  # 75 s: 2 started minutes at 250
+    rows = {r.node: r for r in queries.node_dropoff(EVERYONE, make_user(Role.MANAGER))}
+    assert rows["lesson"] == NodeRow("lesson", entered=1, left_here=1, timed_out=0, invalid=1)
+
+
+@pytest.mark.parametrize(("language", "kept"), [("bm", "bm"), ("fr", "fr"), (None, "fr")])
+def test_an_answer_keeps_the_language_it_was_asked_in(app, catalog, make_listener, language, kept):
+    from engine import Digits, Start
+    from listeners.progress import take_turn
+
+    listener = make_listener(language=language)
+    course = catalog.course("child-labour")
+    lesson = course.lessons[0]
+    take_turn(listener, course, lesson.id, Start(), channel=Channel.SMS, now=NOW)
+    take_turn(listener, course, lesson.id, Digits("1"), channel=Channel.SMS, now=NOW)  # past the chunk
+    take_turn(listener, course, lesson.id, Digits("1"), channel=Channel.SMS, now=NOW)  # the first question
+    db.session.flush()
+    assert [a.lang for a in db.session.scalars(select(QuizAnswer))] == [kept]  # None: the default language (fr)

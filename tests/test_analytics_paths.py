@@ -137,3 +137,20 @@ def test_properties_of_any_path(labels, answered):
     assert 0 <= summary.chunks_heard <= summary.chunks_total
     if summary.started_lesson:
         assert summary.reached_main
+
+
+def test_a_path_is_bounded_keeping_its_start_and_its_end():
+    from ivr.models import MAX_PATH, PATH_TAIL, TRUNCATED, bounded_path
+
+    short = path("language", "lang:fr", "main")
+    assert bounded_path(short) == short
+    long = [[f"t{n}", "!invalid" if n % 2 else "main"] for n in range(MAX_PATH + 57)]
+    cut = bounded_path(long)
+    assert len(cut) == MAX_PATH
+    assert cut[: MAX_PATH - PATH_TAIL - 1] == long[: MAX_PATH - PATH_TAIL - 1]
+    assert cut[MAX_PATH - PATH_TAIL - 1][1] == TRUNCATED and cut[-PATH_TAIL:] == long[-PATH_TAIL:]
+    assert bounded_path(cut) == cut  # idempotent
+    grown = bounded_path([*cut, ["later", "hangup"]])  # a turn after the cut: the end is kept, the start too
+    assert len(grown) == MAX_PATH and grown[-1] == ["later", "hangup"] and grown[:10] == long[:10]
+    assert [label for _, label in grown].count(TRUNCATED) == 1
+    assert summarize(grown, answered=True).exit_node == "main"

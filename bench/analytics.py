@@ -71,7 +71,7 @@ class Size:
 # --- generation (SQL only) ---------------------------------------------------------------------------------
 
 # Every call draws: answered (82%), a new caller (no language yet: 30%), where it ended (stage: 0 the language
-# menu, 1 main, 2 courses, 3 lessons, 4 in a lesson, 5 the lesson completed), misses at the menus, detours (0-3
+# menu, 1 main, 2 courses, 3 lessons, 4 in a lesson, 5 the lesson completed), misses at the menus, detours (0-4
 # times: the courses menu, an invalid key there, back to main), the lesson
 # (one of the catalog's, in ``bench_lessons``), the chunks heard, the score. The path and the fact both come from
 # these values, so the facts are what ``analytics.facts`` would write (``--check-facts`` proves it).
@@ -109,7 +109,7 @@ GENERATION = [
            CASE WHEN stage = 0 AND NOT is_new THEN 1 ELSE stage END AS stage,
            inv_lang, main_to, main_inv, lesson_to, k,
            1 + floor(random() * 3)::int AS pick_lang, floor(random() * 4)::int AS score, r_heard,
-           floor(random() * 4)::int AS detours
+           floor(random() * 4.3)::int AS detours
     FROM (
         SELECT c, 1 + floor(:listeners * power(random(), 1.3))::int AS lid,
                :now - power(random(), 1.5) * interval '365 days' AS at,

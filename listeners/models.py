@@ -187,8 +187,9 @@ class QuizAnswer(db.Model):
     attempt: Mapped[int] = mapped_column(default=1)
     answered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # the language the question was asked in (the listener's, else the default); "" for answers recorded before
-    # it was kept (the analytics count them in the default language)
-    lang: Mapped[str] = mapped_column(String(2), default="", server_default="")
+    # it was kept (the analytics count them in the default language). Deferred: only the analytics' aggregates read
+    # it, so a record page's answers (and bench/dashboard.py --compare on the older schema) do not load it
+    lang: Mapped[str] = mapped_column(String(2), default="", server_default="", deferred=True)
 
     __table_args__ = (
         Index("ix_quiz_answers_lesson_question", "course_id", "lesson_id", "question_id"),

@@ -35,6 +35,7 @@ AREAS = (
     "dashboard.home",
     "dashboard.listeners",
     "dashboard.completion",
+    "dashboard.analytics",
     "dashboard.register",
     "dashboard.imports",
     "dashboard.groups",

@@ -98,6 +98,7 @@ NAV: list[tuple[str, object, Permission | Callable[[Role], bool]]] = [
     ("home.index", _l("Accueil"), Permission.VIEW),
     ("listeners.index", _l("Auditeurs"), Permission.VIEW),
     ("completion.index", _l("Suivi des leçons"), Permission.VIEW),
+    ("analytics.index", _l("Analyses"), Permission.VIEW),
     ("register.new", _l("Inscrire un auditeur"), Permission.REGISTER),
     ("imports.upload", _l("Importer un fichier"), Permission.REGISTER),
     ("groups.index", _l("Groupes"), Permission.VIEW),

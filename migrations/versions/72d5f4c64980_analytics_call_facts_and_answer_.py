@@ -5,7 +5,7 @@ idempotent). Existing answers take their listener's language (answers of a liste
 "" and count in the default language). On PostgreSQL the statements run without the statement timeout.
 
 Revision ID: 72d5f4c64980
-Revises: 72ab195db82b
+Revises: b41c5d0e7a12
 Create Date: 2026-11-24 17:18:58.560455
 
 """
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '72d5f4c64980'
-down_revision = '72ab195db82b'
+down_revision = "b41c5d0e7a12"
 branch_labels = None
 depends_on = None
 

@@ -31,22 +31,16 @@ from core.signals import call_finished
 from ivr.models import CallSession
 from listeners.models import Listener
 
-DEFAULT_VOICE_MINUTE_FCFA = {"twilio": Decimal("250"), "africastalking": Decimal("60")}
-"""FCFA per started minute of an answered call, until the deployment's tariffs say otherwise (ask your provider)."""
-FALLBACK_VOICE_MINUTE_FCFA = Decimal("60")
 PROVIDER_CURRENCIES = frozenset({"XOF"})  # provider costs taken as they are (FCFA); others are priced by tariff
 REBUILD_BATCH = 2000
 UPSERT_ROWS = 400  # rows per INSERT statement (bound parameters stay under the drivers' limits)
 
 
 def voice_minute_fcfa(provider: str, settings: Settings) -> Decimal:
-    """The price of one voice minute through ``provider``: the configured tariffs when the deployment has them
-    (``settings.tariffs[provider]["voice_minute"]``), else ``DEFAULT_VOICE_MINUTE_FCFA``."""
-    tariffs = getattr(settings, "tariffs", None) or {}
-    configured = (tariffs.get(provider) or {}).get("voice_minute")
-    if configured is not None:
-        return Decimal(str(configured))
-    return DEFAULT_VOICE_MINUTE_FCFA.get(provider, FALLBACK_VOICE_MINUTE_FCFA)
+    """The price of one started voice minute through ``provider``, in FCFA: the deployment's tariffs (``TARIFFS``,
+    the same the campaign cost estimates use; ``core.config.DEFAULT_TARIFFS`` until set), 0 for a provider without
+    one."""
+    return Decimal(str((settings.tariffs.get(provider) or {}).get("voice_minute", 0)))
 
 
 def call_cost(session: CallSession, settings: Settings) -> tuple[Decimal, str]:

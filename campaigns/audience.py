@@ -126,10 +126,15 @@ def unknown_groups(names: list[str]) -> list[str]:
     """The names among ``names`` that are no group (compared without case), in the order given."""
     if not names:
         return []
-    known = set(
-        db.session.scalars(select(func.lower(Group.name)).where(func.lower(Group.name).in_([n.lower() for n in names])))
-    )
-    return [n for n in names if n.lower() not in known]
+    known = {name.casefold() for name in db.session.scalars(select(Group.name))}
+    return [n for n in names if n.casefold() not in known]
+
+
+def group_ids(names: list[str]) -> list[int]:
+    """The ids of the groups named (without case). Compared in Python, not with SQL ``lower()``: SQLite's lowers
+    ASCII only, so "Écoute à Sanando" would not match "écoute à sanando" there. Groups are few (hundreds)."""
+    wanted = {n.casefold() for n in names}
+    return [gid for gid, name in db.session.execute(select(Group.id, Group.name)) if name.casefold() in wanted]
 
 
 def _settings(settings):
@@ -155,10 +160,8 @@ def _filters(spec: dict[str, Any]) -> list:
     """The WHERE clauses of the filter alone (no consent or country rule)."""
     clauses = []
     if spec.get("groups"):
-        in_groups = (
-            select(listener_groups.c.listener_id)
-            .join(Group, Group.id == listener_groups.c.group_id)
-            .where(func.lower(Group.name).in_([g.lower() for g in spec["groups"]]))
+        in_groups = select(listener_groups.c.listener_id).where(
+            listener_groups.c.group_id.in_(group_ids(spec["groups"]))
         )
         clauses.append(Listener.id.in_(in_groups))
     if spec.get("language"):

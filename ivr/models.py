@@ -14,8 +14,9 @@ analytics (``analytics.paths.summarize``). The labels:
 - how it ends: ``goodbye`` (we said goodbye: three misses, or the end), ``opted_out`` (the listener stopped
   calls by key), then ``hangup`` when the provider reports the end of an answered call; an unanswered call
   ends with its status (``no_answer``, ``busy``, ``failed``, ``canceled``...), a declined one (missed-call
-  callback) with ``rejected``; an outbound call starts with ``queued``, and ``failed`` / ``opted-out`` when
-  the provider refused it or the listener opted out before it rang.
+  callback) with ``rejected``; an outbound call starts with ``queued``, and ``failed`` / ``opted-out`` /
+  ``campaign-cancelled`` when the provider refused it, the listener opted out or its campaign was cancelled
+  before it rang.
 
 A path is bounded (``MAX_PATH`` entries): past it, the first entries are kept, then one ``!truncated`` entry,
 then the latest ``PATH_TAIL`` entries (so a call's end is always there).

@@ -91,10 +91,15 @@ def on_outbox_outcomes(_sender, outcomes: list[Outcome], now: datetime, **_) -> 
         if session.status != CallStatus.QUEUED:
             continue  # the call reached us meanwhile: its own status callbacks decide
         cancelled = outcome.status == OutboxStatus.CANCELLED
+        # cancelled by an opt-out, or with its campaign (the outcome's error says which): never called "opted out"
+        # when it was the campaign
+        by_campaign = cancelled and (outcome.error or "").startswith("campaign cancelled")
+        label = "campaign-cancelled" if by_campaign else "opted-out" if cancelled else "failed"
         session.status = CallStatus.CANCELED if cancelled else CallStatus.FAILED
-        session.provider_status = ("opted out" if cancelled else outcome.provider_status or outcome.error)[:40]
+        reason = ("campaign cancelled" if by_campaign else "opted out") if cancelled else None
+        session.provider_status = (reason or outcome.provider_status or outcome.error)[:40]
         session.ended_at = now
-        session.path = [*(session.path or []), [now.isoformat(), "opted-out" if cancelled else "failed"]]
+        session.path = [*(session.path or []), [now.isoformat(), label]]
         if not cancelled:
             log.warning(
                 "call %s to %s refused by %s: %s",

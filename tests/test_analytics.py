@@ -122,14 +122,16 @@ def test_calls_by_hour_new_vs_returning_and_costs(backend, app, village, admin):
     # ...but from today on, Awa is a returning caller
     assert queries.new_vs_returning(Filters(start=date(2026, 11, 24)), admin) == (2, 1)
 
-    # provider cost when given in XOF (147.44); 60 FCFA a started minute otherwise (4 answered calls of 60 s)
+    # provider cost when given in XOF (147.44); otherwise the africastalking tariff, 75 FCFA a started minute
+    # (core.config.DEFAULT_TARIFFS), for 4 answered calls of 60 s
+    assert app.config["KALANSO"].tariffs["africastalking"]["voice_minute"] == Decimal("75")
     assert queries.costs(EVERYONE, admin) == Costs(
-        total_fcfa=Decimal("387.44"), answered_calls=5, completions=2, per_answered_call=Decimal("77.49"),
-        per_completion=Decimal("193.72"), source="mixed",
+        total_fcfa=Decimal("447.44"), answered_calls=5, completions=2, per_answered_call=Decimal("89.49"),
+        per_completion=Decimal("223.72"), source="mixed",
     )  # fmt: skip
     only_tariff = queries.costs(Filters(language="bm"), admin)
     assert (only_tariff.total_fcfa, only_tariff.source, only_tariff.per_completion) == (
-        Decimal("120.00"), "tariff", Decimal("120.00"),
+        Decimal("150.00"), "tariff", Decimal("150.00"),
     )  # fmt: skip
     nothing = queries.costs(Filters(start=date(2030, 1, 1)), admin)
     assert (nothing.total_fcfa, nothing.per_answered_call, nothing.source) == (Decimal("0.00"), None, "none")
@@ -290,7 +292,11 @@ def test_a_fact_is_written_once_per_call_whatever_the_notifications(backend, app
     assert (fact.local_day, fact.local_hour, fact.weekday, fact.entry, fact.first_call) == (
         date(2026, 11, 24), 10, 1, "inbound", True,
     )  # fmt: skip
-    assert (fact.cost_fcfa, fact.cost_source, fact.exit_node) == (Decimal("60.00"), "tariff", "main")
+    assert (fact.cost_fcfa, fact.cost_source, fact.exit_node) == (
+        Decimal("75.00"),
+        "tariff",
+        "main",
+    )  # one started minute at 75
 
 
 def test_entries_of_calls(backend, app, village):
@@ -372,7 +378,10 @@ def test_a_call_through_the_voice_webhook_leaves_its_fact(client, clock, catalog
         "child-labour", "what-is-child-labour", 1, 1, False,
     )  # fmt: skip
     assert (fact.lang, fact.exit_node, fact.entry, fact.first_call) == ("fr", "lesson", "inbound", True)
-    assert (fact.cost_fcfa, fact.cost_source) == (Decimal("500.00"), "tariff")  # 75 s: 2 started minutes at 250
+    assert (fact.cost_fcfa, fact.cost_source) == (
+        Decimal("600.00"),
+        "tariff",
+    )  # 75 s: 2 started minutes at 300 (twilio)
     rows = {r.node: r for r in queries.node_dropoff(EVERYONE, make_user(Role.MANAGER))}
     assert rows["lesson"] == NodeRow("lesson", entered=1, left_here=1, timed_out=0, invalid=1)
 

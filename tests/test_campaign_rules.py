@@ -184,6 +184,21 @@ def test_the_audience_must_be_chosen(app, catalog, settings, audience, error):
     assert errors == ([error] if error else [])
 
 
+def test_a_group_name_with_accented_capitals_is_known_and_matched_on_every_database(
+    backend, app, catalog, settings, make_listener
+):
+    """SQLite's lower() lowers ASCII only: the group names are compared in Python, without case."""
+    group = Group(name="Écoute à Sanando", created_at=T0)
+    db.session.add(group)
+    member, other = make_listener(consent_at=T0), make_listener(consent_at=T0)
+    member.groups.append(group)
+    db.session.flush()
+    data = definition(audience={"groups": ["écoute À SANANDO"]})
+    assert validate_definition(data, catalog, settings, T0) == []
+    assert list(audience_ids({"groups": ["ÉCOUTE à sanando"]}, settings=settings)) == [member.id]
+    assert other.id not in list(audience_ids({"groups": ["Écoute à Sanando"]}, settings=settings))
+
+
 def test_a_message_is_checked_per_language(app, catalog, settings):
     errors = validate_definition(
         definition(channel="sms", lesson=None, message={"fr": "x" * 1000, "bm": " ", "en": "hi"}), catalog, settings, T0
@@ -270,7 +285,9 @@ def test_cancel_stops_waiting_retrying_and_unsent_deliveries(backend, app, catal
     ]  # fmt: skip
     row = db.session.scalars(select(OutboxItem).filter_by(delivery_id=third.id)).one()
     assert (row.status, row.error) == (OutboxStatus.CANCELLED, "campaign cancelled: not sent")
-    assert db.session.get(CallSession, third.call_session_id).status == CallStatus.CANCELED
+    call = db.session.get(CallSession, third.call_session_id)
+    assert call.status == CallStatus.CANCELED
+    assert (call.provider_status, call.path[-1][1]) == ("campaign cancelled", "campaign-cancelled")  # not "opted out"
     assert send_outbox(app, ten + timedelta(minutes=2)).claimed == 0  # nothing left to place
 
     end_call(second, CallStatus.NO_ANSWER, ten + timedelta(minutes=3))  # the call in flight ends: no retry

@@ -79,7 +79,7 @@ def test_a_person_calls_learns_and_texts_in_the_browser(browser, live_app):
         assert (listener.phone, listener.language) == ("+22376123456", "fr")
         session = db.session.scalars(select(CallSession)).one()
         assert session.status == CallStatus.COMPLETED
-        assert [node for _, node in session.path][:3] == ["language", "main", "courses"]
+        assert [node for _, node in session.path][:4] == ["language", "lang:fr", "main", "courses"]
 
 
 def test_a_campaign_call_goes_unanswered_three_times_then_the_sms_fallback_appears(

@@ -195,7 +195,7 @@ GENERATION = [
            p.answered AND row_number() OVER (PARTITION BY p.lid, p.answered ORDER BY p.at, p.c) = 1,
            CASE WHEN p.answered THEN cardinality(p.labels) * 15 END,
            CASE WHEN NOT p.answered THEN 0 WHEN p.provider_cost THEN round(cardinality(p.labels) * 15 * 2.45, 2)
-                ELSE 60 * ceil(cardinality(p.labels) * 15 / 60.0) END,
+                ELSE :voice_minute * ceil(cardinality(p.labels) * 15 / 60.0) END,
            CASE WHEN NOT p.answered THEN '' WHEN p.provider_cost THEN 'provider' ELSE 'tariff' END,
            CASE WHEN NOT p.answered THEN 0 ELSE
                (CASE WHEN p.is_new THEN 1 ELSE 0 END) + (CASE WHEN p.stage >= 1 THEN 2 ELSE 0 END)
@@ -295,12 +295,14 @@ def catalog_rows() -> tuple[list[dict], list[dict]]:
     return lessons, questions
 
 
-def generate(engine, size: Size, tz: str) -> dict[str, int]:
-    """Fill the (migrated, empty) database; returns the row count of each table."""
+def generate(engine, size: Size, tz: str, voice_minute=75) -> dict[str, int]:
+    """Fill the (migrated, empty) database; returns the row count of each table. ``voice_minute``: the
+    africastalking tariff (FCFA a started minute) the facts of calls without a provider cost are priced at."""
     lessons, questions = catalog_rows()
     params = {
         "now": NOW,
         "tz": tz,
+        "voice_minute": voice_minute,
         "listeners": size.listeners,
         "villages": size.villages,
         "communes": size.communes,
@@ -487,7 +489,38 @@ def bench_campaign(app) -> tuple[str, list[Figures]]:
 
         figures = [Figures("campaign funnel (every delivery)", "-", timed(run))]
         db.session.remove()
+    figures += bench_campaign_pages(app)
     return how, figures
+
+
+def bench_campaign_pages(app) -> list[Figures]:
+    """The campaign pages (``dashboard/campaigns.py``) of the million-delivery campaign, through the test client,
+    signed in as the admin: the page (funnel, first page of deliveries, optionally filtered), the funnel fragment
+    it polls every 3 s, and the campaigns list."""
+    if "campaigns.show" not in app.view_functions:
+        print("  (no campaign pages on this branch)")
+        return []
+    from tests.dashboard_support import sign_in
+
+    client = app.test_client()
+    if sign_in(client, "admin@bench.example", PASSWORD).status_code != 302:
+        raise SystemExit("admin could not sign in")
+    pages = {
+        "page campaigns.show": ["/dashboard/campaigns/1", "/dashboard/campaigns/1?status=no_answer",
+                                "/dashboard/campaigns/1?attempts=2", "/dashboard/campaigns/1?place=kaniko"],
+        "page campaigns.progress (polled)": ["/dashboard/campaigns/1/progress"],
+        "page campaigns.index": ["/dashboard/campaigns/"],
+    }  # fmt: skip
+    out = []
+    for label, urls in pages.items():
+
+        def get(i: int, urls=urls) -> None:
+            response = client.get(urls[i % len(urls)])
+            if response.status_code != 200:
+                raise SystemExit(f"{urls[i % len(urls)]}: {response.status_code}")
+
+        out.append(Figures(label, "admin", timed(get)))
+    return out
 
 
 def bench_baselines(app) -> list[Figures]:
@@ -554,7 +587,8 @@ def run(url: str, scale: float, requests: int = 30, check: bool = False) -> dict
     with app.app_context():
         from core.db import db
 
-        counts = generate(db.engine, size, app.config["KALANSO"].timezone)
+        settings = app.config["KALANSO"]
+        counts = generate(db.engine, size, settings.timezone, settings.tariffs["africastalking"]["voice_minute"])
     print(f"generated in {time.perf_counter() - start:.0f} s (scale {scale}): "
           + ", ".join(f"{k} {v:,}" for k, v in counts.items()))  # fmt: skip
     people = users(app)

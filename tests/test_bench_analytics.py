@@ -27,6 +27,9 @@ def test_the_analytics_bench_generates_and_measures_at_a_tiny_scale(capsys):
         for name in bench.QUERY_NAMES:
             assert (f"analytics: {name}", who) in measured
     assert ("campaign funnel (every delivery)", "-") in measured and ("baseline: SELECT 1", "-") in measured
+    for page in ("page campaigns.show", "page campaigns.progress (polled)", "page campaigns.index"):
+        assert (page, "admin") in measured
+    assert any(name.startswith("page analytics.") for name, _ in measured)
     assert all(len(f.times_ms) == 3 and min(f.times_ms) > 0 for f in results["figures"])
     assert "analytics: voice_funnel" in out and "measures above 1000 ms p95" in out
 

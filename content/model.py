@@ -145,3 +145,19 @@ def localized_texts(course: Course) -> list[tuple[str, Localized]]:
                 out.append((f"{where} › {item.id}: feedback correct", item.feedback_correct))
                 out.append((f"{where} › {item.id}: feedback wrong", item.feedback_wrong))
     return out
+
+
+def native_review_marks(course: Course) -> list[tuple[str, str]]:
+    """Every ``native_review`` mark of a course (where, what to check), once each, in listening order."""
+    out: list[tuple[str, str]] = []
+    seen: set[int] = set()
+    for lesson in course.lessons:
+        where = f"{course.id} › {lesson.id}"
+        if lesson.native_review and not (lesson.is_test and lesson.kind == "posttest"):
+            out.extend((where, note) for note in lesson.native_review)
+        for item in lesson.items:
+            if id(item) in seen:
+                continue
+            seen.add(id(item))
+            out.extend((f"{where} › {item.id}", note) for note in item.native_review)
+    return out

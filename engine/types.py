@@ -119,6 +119,7 @@ class LessonComplete:
     total: int
     first_time: bool  # True the first time this listener completes this lesson
     kind: str = "lesson"  # the lesson's kind: lesson | pretest | posttest (content.model.LESSON_KINDS)
+    before: int | None = None  # a post-test: the listener's pre-test score, when known (filled by the progress service)
 
 
 @dataclass(frozen=True)

@@ -215,7 +215,7 @@ def _context(
         machine.CourseEntry(
             c.id,
             c.title,
-            tuple(machine.LessonEntry(lsn.id, lsn.title, (c.id, lsn.id) in completed) for lsn in c.lessons),
+            tuple(machine.LessonEntry(lsn.id, lsn.title, (c.id, lsn.id) in completed, lsn.kind) for lsn in c.lessons),
         )
         for c in catalog
         if c.lessons

@@ -88,9 +88,12 @@ FACTS = [
     ("child-labour", "dangers-in-cotton", "empty-can", "Percer et enterrer"),
     ("child-labour", "who-to-tell", "urgent-case", "Service social, police"),
     ("money", "saving-a-little", "ten-weeks", "5 000 francs"),
-    ("money", "harvest-year-budget", "monthly-share", "50 000 francs"),
+    ("money", "harvest-year-budget", "monthly-share", "25 000 francs"),  # (600 000 - 300 000 of shares) / 12
     ("money", "savings-group", "tontine-pot", "10 000 francs"),
-    ("money", "borrowing-safely", "interest-amount", "8 000 francs"),
+    ("money", "savings-group", "three-keys", "En réunion, devant tous"),
+    ("money", "lead-a-savings-group", "who-elects", "Tous les membres, par un vote"),
+    ("money", "borrowing-safely", "interest-amount", "6 000 francs"),  # total cost: interest and fees
+    ("money", "borrowing-safely", "repayment-timing", "Une fois, après la vente"),
     ("money", "borrowing-safely", "new-loan", "Parler à la caisse"),
     ("money", "mobile-money-safely", "pin-call", "Refuser"),
     ("money", "school-costs-and-income", "three-children", "45 000 francs"),

@@ -355,3 +355,13 @@ def test_content_check_fails_on_a_bad_test_block(tmp_path, runner):
     result = runner.invoke(args=["content", "check", "--courses", str(tmp_path / "courses")])
     assert result.exit_code == 1
     assert "course 'demo' › test: questions: a test asks 4 to 6 questions, found 3" in result.output
+
+
+def test_a_course_is_done_when_its_lessons_are_the_tests_aside(demo):
+    lessons = {f"l{n}" for n in range(1, 10)}
+    listed = machine._course_list(sms_ctx(demo, lessons), "fr")
+    assert listed.endswith("1) Démo (ok)")  # neither test taken: the course is still done
+    listed = machine._course_list(sms_ctx(demo, {PRE_TEST, POST_TEST, "l1"}), "fr")
+    assert listed.endswith("1) Démo (1/9)")
+    progress = machine._progress({"node": "idle"}, sms_ctx(demo, {PRE_TEST, "l1", "l2"}), "fr")
+    assert progress.startswith("Kalanso : leçons terminées : 2 sur 9.")

@@ -6,6 +6,7 @@ scores recorded per listener, and what ``flask content check`` reports."""
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,7 @@ from listeners.progress import learning_scores, take_turn
 from sms import machine
 from sms.keywords import Keywords
 from tests.conftest import NOW
+from tests.dashboard_support import Role, sign_in
 
 
 def texts(fr: str, bm: str | None = None) -> dict[str, str]:
@@ -365,3 +367,29 @@ def test_a_course_is_done_when_its_lessons_are_the_tests_aside(demo):
     assert listed.endswith("1) Démo (1/9)")
     progress = machine._progress({"node": "idle"}, sms_ctx(demo, {PRE_TEST, "l1", "l2"}), "fr")
     assert progress.startswith("Kalanso : leçons terminées : 2 sur 9.")
+
+
+# --- the dashboard ------------------------------------------------------------------------------------
+
+
+def test_the_listener_record_shows_the_first_pre_test_the_first_post_test_and_the_gain(
+    app, client, make_listener, make_user, tmp_path
+):
+    load(tmp_path, course())
+    app.config["KALANSO_COURSES_DIR"] = tmp_path / "courses"
+    app.extensions.pop("kalanso.catalog", None)
+    from content.catalog import get_catalog
+
+    demo = get_catalog().course("demo")
+    listener = make_listener(language="fr", name="Awa Traoré")
+    for lesson_id, keys in [(PRE_TEST, "2222"), (PRE_TEST, "2121"), (POST_TEST, "2122")]:
+        take_turn(listener, demo, lesson_id, Start(), channel=Channel.VOICE, now=NOW)
+        take_turn(listener, demo, lesson_id, Continue(), channel=Channel.VOICE, now=NOW)
+        for key in keys:
+            take_turn(listener, demo, lesson_id, Digits(key), channel=Channel.VOICE, now=NOW)
+    db.session.commit()
+    sign_in(client, make_user(Role.ADMIN))
+    page = client.get(f"/dashboard/listeners/{listener.id}").get_data(as_text=True)
+    section = page.split("appris</h2>", 1)[1].split("</table>", 1)[0]
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", section)
+    assert cells == ["Démo", "2/4", "3/4", "+1"]  # the second pre-test (4/4) does not count

@@ -11,7 +11,7 @@ from flask.cli import AppGroup
 
 from content.audio import coverage
 from content.loader import AUDIO_DIR, COURSES_DIR, ContentError, load_catalog, read_courses
-from content.model import LANGUAGES
+from content.model import LANGUAGES, native_review_marks
 from content.recordings import GENERATED_DIR
 from core.contacts import CONTACTS
 
@@ -106,6 +106,28 @@ def _voice_report(audio_dir: Path, list_missing: bool) -> None:
             click.echo(f"  {times:>6}  {lang}/{stem}   last {last:%Y-%m-%d %H:%M}")
 
 
+def _tests_report(courses) -> None:
+    click.echo("")
+    click.echo("Pre-test and post-test (measuring learning: the same questions before and after the course)")
+    for course in courses:
+        pre = course.test("pretest")
+        if pre is None:
+            click.echo(f"WARNING {course.id}: no pre-test and post-test (add a 'test:' block, content/README.md)")
+        else:
+            click.echo(f"  {course.id:<24}{len(pre.questions)} questions, {len(course.teaching)} lessons between")
+
+
+def _native_review_report(courses) -> None:
+    marks = [(course.id, where, note) for course in courses for where, note in native_review_marks(course)]
+    click.echo("")
+    click.echo(f"Marked for a native reader ({len(marks)} mark(s): `native_review:` in the course files)")
+    for course in courses:
+        mine = [(where, note) for cid, where, note in marks if cid == course.id]
+        click.echo(f"  {course.id:<24}{len(mine)}")
+        for where, note in mine:
+            click.echo(f"    {where}: {note}")
+
+
 @content_cli.command("check")
 @courses_option
 @audio_option
@@ -155,6 +177,8 @@ def check(courses_dir: Path, audio_dir: Path, list_missing: bool) -> None:
         click.echo(f"Contact numbers configured ({len(configured)}/{len(CONTACTS)}): {names}")
         if not configured:
             click.echo("WARNING no KALANSO_CONTACT_* number is set: {contacts} tells listeners to ask the field agent")
+        _tests_report(courses)
+        _native_review_report(courses)
         click.echo("")
         click.echo("Review status (lessons reviewed / total)")
         for course in courses:

@@ -7,7 +7,7 @@ all files are collected before failing, so an editor fixes them in one pass.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,8 @@ import yaml
 from content.contacts import fill
 from content.model import (
     LANGUAGES,
+    POST_TEST,
+    PRE_TEST,
     REVIEW_STATES,
     Chunk,
     Course,
@@ -31,10 +33,15 @@ COURSES_DIR = CONTENT_DIR / "courses"
 AUDIO_DIR = CONTENT_DIR / "audio"
 AUDIO_EXTENSIONS = (".wav", ".mp3")
 
-COURSE_KEYS = {"id", "topic", "title", "lessons"}
-LESSON_KEYS = {"id", "title", "review", "items"}
-CHUNK_KEYS = {"id", "type", "text", "audio"}
-QUESTION_KEYS = {"id", "type", "text", "audio", "options", "feedback"}
+NATIVE_REVIEW = "native_review"  # on a lesson or an item: what a native reader must check in the Bambara
+COURSE_KEYS = {"id", "topic", "title", "lessons", "test"}
+LESSON_KEYS = {"id", "title", "review", "items", NATIVE_REVIEW}
+CHUNK_KEYS = {"id", "type", "text", "audio", NATIVE_REVIEW}
+QUESTION_KEYS = {"id", "type", "text", "audio", "options", "feedback", NATIVE_REVIEW}
+TEST_KEYS = {"review", "pre", "post", "questions", NATIVE_REVIEW}
+TEST_PART_KEYS = {"title", "intro"}
+TEST_QUESTIONS = (4, 6)  # a course's pre-/post-test asks this many questions (inclusive)
+TEST_AUDIO = "test"  # the shared questions' recordings: <course>/test/<question>
 OPTION_KEYS = {"text", "correct"}
 FEEDBACK_KEYS = {"correct", "wrong"}
 ID_PATTERN = "letters, digits, '-' or '_'"
@@ -182,9 +189,85 @@ class _Reader:
                 ok = False
             seen.add(lesson.id)
             lessons.append(lesson)
+        if "test" in data:
+            tests = self.test(cid, data["test"])
+            if tests is None:
+                ok = False
+            else:
+                lessons = [tests[0], *lessons, tests[1]]
         if not ok or title is None:
             return None
         return Course(id=cid, topic=str(data["topic"]), title=title, lessons=tuple(lessons), source=self.source)
+
+    def test(self, cid: str, data: Any) -> tuple[Lesson, Lesson] | None:
+        """The course's ``test:`` block as two lessons that ask the same questions: the pre-test (first in the
+        course) and the post-test (last). Each opens with its own intro chunk."""
+        where = f"course '{cid}' › test"
+        if not isinstance(data, Mapping):
+            self.error(where, f"expected a mapping with pre, post and questions, got {_kind(data)}")
+            return None
+        ok = self.check_keys(where, data, TEST_KEYS, ("pre", "post", "questions"))
+        review = self.review(where, data.get("review"))
+        notes = self.notes(where, data.get(NATIVE_REVIEW))
+        ok = ok and notes is not None
+        questions: list[Question] = []
+        questions_data = data.get("questions")
+        low, high = TEST_QUESTIONS
+        if not isinstance(questions_data, list) or not low <= len(questions_data) <= high:
+            count = len(questions_data) if isinstance(questions_data, list) else 0
+            self.error(where, f"questions: a test asks {low} to {high} questions, found {count}")
+            ok = False
+            questions_data = questions_data if isinstance(questions_data, list) else []
+        seen: set[str] = set()
+        for m, item_data in enumerate(questions_data, start=1):
+            item = self.item(cid, TEST_AUDIO, m, item_data, where=where)
+            if item is None:
+                ok = False
+                continue
+            if not isinstance(item, Question):
+                self.error(f"{where} › item '{item.id}'", "a test holds questions only (its intros are pre and post)")
+                ok = False
+                continue
+            if item.id in seen or item.id == "intro":
+                self.error(
+                    f"{where} › item '{item.id}'", "duplicate item id" if item.id in seen else "'intro' is taken"
+                )
+                ok = False
+            seen.add(item.id)
+            questions.append(item)
+        built: list[Lesson] = []
+        for part, lid, kind in (("pre", PRE_TEST, "pretest"), ("post", POST_TEST, "posttest")):
+            pwhere = f"{where} › {part}"
+            part_data = data.get(part)
+            if not isinstance(part_data, Mapping):
+                if part in data:
+                    self.error(pwhere, f"expected a mapping with title and intro, got {_kind(part_data)}")
+                ok = False
+                continue
+            ok = self.check_keys(pwhere, part_data, TEST_PART_KEYS, ("title", "intro")) and ok
+            title = self.localized(
+                f"{pwhere} › title", part_data.get("title"), self.audio(pwhere, None, f"{cid}/{lid}/title")
+            )
+            intro_audio = self.audio(pwhere, None, f"{cid}/{lid}/intro")
+            intro = self.localized(f"{pwhere} › intro", part_data.get("intro"), intro_audio, sms=True)
+            if title is None or intro is None:
+                ok = False
+                continue
+            items = (Chunk(id="intro", body=intro), *questions)
+            built.append(Lesson(id=lid, title=title, items=items, review=review, kind=kind, native_review=notes or ()))
+        if not ok or len(built) != 2:
+            return None
+        return built[0], built[1]
+
+    def notes(self, where: str, value: Any) -> tuple[str, ...] | None:
+        """``native_review:``: one text or a list of texts for a native reader (None: an error, reported)."""
+        if value is None:
+            return ()
+        values = [value] if isinstance(value, str) else value
+        if not isinstance(values, list) or not values or not all(isinstance(v, str) and v.strip() for v in values):
+            self.error(where, f"{NATIVE_REVIEW}: expected a text or a list of texts, got {_kind(value)}")
+            return None
+        return tuple(" ".join(v.split()) for v in values)
 
     def lesson(self, cid: str, n: int, data: Any) -> Lesson | None:
         if not isinstance(data, Mapping):
@@ -196,6 +279,9 @@ class _Reader:
             return None
         where = f"course '{cid}' › lesson '{lid}'"
         ok = self.check_keys(where, data, LESSON_KEYS, ("title", "items"))
+        if lid in (PRE_TEST, POST_TEST):
+            self.error(where, f"'{lid}' is the id of the course's test (write it in the course's 'test:' block)")
+            ok = False
         title = self.localized(f"{where} › title", data.get("title"), self.audio(where, None, f"{cid}/{lid}/title"))
         review = self.review(where, data.get("review"))
         items_data = data.get("items")
@@ -219,7 +305,10 @@ class _Reader:
             ok = False
         if not ok or title is None:
             return None
-        return Lesson(id=lid, title=title, items=tuple(items), review=review)
+        notes = self.notes(where, data.get(NATIVE_REVIEW))
+        if notes is None:
+            return None
+        return Lesson(id=lid, title=title, items=tuple(items), review=review, native_review=notes)
 
     def review(self, where: str, value: Any) -> dict[str, str]:
         if value is None:
@@ -237,8 +326,8 @@ class _Reader:
             self.error(where, f"review: unknown key '{key}' (languages are {', '.join(LANGUAGES)})")
         return out
 
-    def item(self, cid: str, lid: str, m: int, data: Any) -> Item | None:
-        lesson_where = f"course '{cid}' › lesson '{lid}'"
+    def item(self, cid: str, lid: str, m: int, data: Any, *, where: str | None = None) -> Item | None:
+        lesson_where = where or f"course '{cid}' › lesson '{lid}'"
         if not isinstance(data, Mapping):
             self.error(f"{lesson_where} › item #{m}", f"expected a mapping, got {_kind(data)}")
             return None
@@ -249,12 +338,16 @@ class _Reader:
         where = f"{lesson_where} › item '{iid}'"
         kind = data.get("type")
         audio = self.audio(where, data.get("audio"), f"{cid}/{lid}/{iid}")
+        notes = self.notes(where, data.get(NATIVE_REVIEW))
+        if notes is None:
+            return None
         if kind == "chunk":
             ok = self.check_keys(where, data, CHUNK_KEYS, ("text",))
             body = self.localized(f"{where} › text", data.get("text"), audio, sms=True)
-            return Chunk(id=iid, body=body) if ok and body is not None else None
+            return Chunk(id=iid, body=body, native_review=notes) if ok and body is not None else None
         if kind == "question":
-            return self.question(where, iid, data, audio)
+            question = self.question(where, iid, data, audio)
+            return replace(question, native_review=notes) if question is not None and notes else question
         self.error(where, f"type must be 'chunk' or 'question', got {kind!r}")
         return None
 

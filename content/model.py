@@ -14,6 +14,10 @@ LANGUAGES: tuple[str, ...] = ("bm", "fr")
 
 Language = Literal["bm", "fr"]
 REVIEW_STATES: tuple[str, ...] = ("draft", "reviewed")
+LESSON_KINDS: tuple[str, ...] = ("lesson", "pretest", "posttest")
+"""A lesson teaches; a course's pre-test and post-test ask the same questions before and after it (scored; the
+pre-test gives no feedback). ``content.loader`` builds both tests from a course file's ``test:`` block."""
+PRE_TEST, POST_TEST = "pre-test", "post-test"  # the tests' lesson ids, reserved in every course
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,7 @@ class Chunk:
     id: str
     body: Localized
     kind: Literal["chunk"] = "chunk"
+    native_review: tuple[str, ...] = ()  # what a native reader must check in the Bambara (``native_review:``)
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,7 @@ class Question:
     feedback_correct: Localized
     feedback_wrong: Localized
     kind: Literal["question"] = "question"
+    native_review: tuple[str, ...] = ()
 
     @property
     def correct_option(self) -> Option:
@@ -77,6 +83,13 @@ class Lesson:
     title: Localized
     items: tuple[Item, ...]
     review: dict[str, str] = field(default_factory=dict)  # language -> draft | reviewed
+    kind: Literal["lesson", "pretest", "posttest"] = "lesson"
+    native_review: tuple[str, ...] = ()
+
+    @property
+    def is_test(self) -> bool:
+        """A pre-test or a post-test (``LESSON_KINDS``)."""
+        return self.kind != "lesson"
 
     @property
     def questions(self) -> tuple[Question, ...]:
@@ -103,18 +116,48 @@ class Course:
                 return lesson
         raise KeyError(lesson_id)
 
+    @property
+    def teaching(self) -> tuple[Lesson, ...]:
+        """The lessons that teach, without the pre-test and the post-test."""
+        return tuple(lesson for lesson in self.lessons if not lesson.is_test)
+
+    def test(self, kind: str) -> Lesson | None:
+        """The course's ``pretest`` or ``posttest`` lesson, if it has one."""
+        return next((lesson for lesson in self.lessons if lesson.kind == kind), None)
+
 
 def localized_texts(course: Course) -> list[tuple[str, Localized]]:
-    """Every spoken/written text of a course with a label, in listening order."""
+    """Every spoken/written text of a course with a label, in listening order (the questions the pre-test and the
+    post-test share, once)."""
     out: list[tuple[str, Localized]] = [(f"{course.id}: title", course.title)]
+    seen: set[int] = set()
     for lesson in course.lessons:
         where = f"{course.id} › {lesson.id}"
         out.append((f"{where}: title", lesson.title))
         for item in lesson.items:
+            if id(item) in seen:
+                continue
+            seen.add(id(item))
             if isinstance(item, Chunk):
                 out.append((f"{where} › {item.id}", item.body))
             else:
                 out.append((f"{where} › {item.id}", item.prompt))
                 out.append((f"{where} › {item.id}: feedback correct", item.feedback_correct))
                 out.append((f"{where} › {item.id}: feedback wrong", item.feedback_wrong))
+    return out
+
+
+def native_review_marks(course: Course) -> list[tuple[str, str]]:
+    """Every ``native_review`` mark of a course (where, what to check), once each, in listening order."""
+    out: list[tuple[str, str]] = []
+    seen: set[int] = set()
+    for lesson in course.lessons:
+        where = f"{course.id} › {lesson.id}"
+        if lesson.native_review and not (lesson.is_test and lesson.kind == "posttest"):
+            out.extend((where, note) for note in lesson.native_review)
+        for item in lesson.items:
+            if id(item) in seen:
+                continue
+            seen.add(id(item))
+            out.extend((f"{where} › {item.id}", note) for note in item.native_review)
     return out

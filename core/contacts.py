@@ -24,6 +24,16 @@ CONTACTS: tuple[Contact, ...] = (
         "KALANSO_CONTACT_SOCIAL_SERVICE",
         {"fr": "service local du développement social", "bm": "sosiyali ɲɛtaa baarada"},
     ),
+    Contact(  # in Mali: the services of the promotion of women, children and the family (DRPFEF / SLPFEF)
+        "child_protection",
+        "KALANSO_CONTACT_CHILD_PROTECTION",
+        {"fr": "service de protection de l'enfant et de la famille", "bm": "denmisɛnw ni denbaya lakanani baarada"},
+    ),  # bm to check by a native reader: "lakanani baarada" (protection service)
+    Contact(
+        "labour_inspection",
+        "KALANSO_CONTACT_LABOUR_INSPECTION",
+        {"fr": "inspection du travail", "bm": "baara kɔlɔsili baarada"},
+    ),  # bm to check by a native reader: "baara kɔlɔsili baarada" (labour inspection)
     Contact(
         "police_children",
         "KALANSO_CONTACT_POLICE_CHILDREN",

@@ -3,7 +3,8 @@
 Pure and total: it never touches a database, a network or a clock, and it answers every input,
 even one that makes no sense where the listener stands. Conventions (DESIGN.md, voice line):
 ``1``–``9`` choose, ``*`` repeats, ``0`` goes back; no input at a question prompts again up to
-twice, then ends; an invalid input says so and asks again (it counts as a miss too).
+twice, then ends; an invalid input says so and asks again (it counts as a miss too). In a course's pre-test
+the answers are taken without saying whether they are right (``Feedback.reveal``); the score comes at the end.
 """
 
 from __future__ import annotations
@@ -104,7 +105,7 @@ def _at_question(lesson: Lesson, bm: Bookmark, event: Input) -> Result:
     if question.id not in answers:  # the first answer in a run is the one that counts
         answers = {**answers, question.id: chosen.key}
         score += chosen.correct
-    feedback = Feedback(question, chosen.correct, chosen)
+    feedback = Feedback(question, chosen.correct, chosen, reveal=lesson.kind != "pretest")
     return _next(lesson, bm.but(answers=answers, score=score), [feedback])
 
 
@@ -128,7 +129,7 @@ def _next(lesson: Lesson, bm: Bookmark, prefix: list[Step]) -> Result:
     bm = bm.but(index=bm.index + 1, misses=0)
     if bm.index < len(lesson.items):
         return _present(lesson, bm, prefix)
-    done = LessonComplete(score=bm.score, total=len(lesson.questions), first_time=not bm.completed)
+    done = LessonComplete(score=bm.score, total=len(lesson.questions), first_time=not bm.completed, kind=lesson.kind)
     return Result((*prefix, done, End("completed")), bm.but(completed=True), None)
 
 

@@ -86,9 +86,13 @@ class AskQuestion:
 
 @dataclass(frozen=True)
 class Feedback:
+    """The answer is taken. ``reveal`` is False in a pre-test: the channel acknowledges the answer without
+    saying whether it was right (the lessons teach it; the post-test tells)."""
+
     question: Question
     correct: bool
     chosen: Option
+    reveal: bool = True
 
     @property
     def text(self) -> Localized:
@@ -114,6 +118,8 @@ class LessonComplete:
     score: int
     total: int
     first_time: bool  # True the first time this listener completes this lesson
+    kind: str = "lesson"  # the lesson's kind: lesson | pretest | posttest (content.model.LESSON_KINDS)
+    before: int | None = None  # a post-test: the listener's pre-test score, when known (filled by the progress service)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,10 @@ Main menu: ``1`` continue where you stopped (offered when there is a lesson in p
 In a lesson, every chunk ends with the same cue ("1 or wait to continue"), said again after a key that
 does nothing there. After a lesson (``lesson_end``): the score, then ``1`` next lesson (or the next
 course's first lesson after a course's last one; left out after the very last lesson), ``2`` the
-lesson list (lessons already done are marked), ``0`` main menu.
+lesson list (lessons already done are marked), ``0`` main menu. A lesson list longer than eight lessons is said
+eight at a time: ``9`` says the next eight (after the last page, the first). A course's pre-test is its first
+lesson and its post-test its last: in the pre-test each answer is only acknowledged ("answer noted"), and the
+post-test's score is followed by the pre-test's.
 """
 
 from __future__ import annotations
@@ -43,7 +46,8 @@ MAX_MISSES = 3  # the third miss in a row at one menu ends the call, like the en
 REPEAT, BACK = "*", "0"
 OPT_OUT_KEY = "9"
 LANGUAGE_KEYS = {"1": "bm", "2": "fr"}
-MAX_CHOICES = 8  # courses or lessons offered in one menu (keys 1..8)
+MAX_CHOICES = 8  # courses or lessons offered in one menu (keys 1..8); a longer lesson list has pages
+MORE_KEY = "9"  # in the lesson list: the next page
 
 # --- the call path's vocabulary (ivr/models.py documents it) --------------------------------------
 NODE_ORDER = ("language", "main", "courses", "lessons", "lesson", "lesson_end", "campaign_end", "opt_out_confirm")
@@ -261,10 +265,11 @@ def _present(state: dict[str, Any], ctx: Context, node: str) -> Step:
         if course is None:
             return _enter(state, ctx, "courses")
         lines = [Said(course.title), Prompt("lessons-intro")]
-        for n, lesson in enumerate(course.lessons[:MAX_CHOICES], start=1):
+        for n, lesson in enumerate(_page(course, state), start=1):
             done = [Prompt("lesson-done-mark")] if (course.id, lesson.id) in ctx.done else []
             lines += [*done, Said(lesson.title), Prompt(f"press-{n}")]
-        return Step(state, (*lines, Prompt("menu-keys")))
+        more = [Prompt("lessons-more")] if len(course.lessons) > MAX_CHOICES else []
+        return Step(state, (*lines, *more, Prompt("menu-keys")))
     if node == "lesson_end":
         after = ctx.next_lesson(state.get("course_id"), state.get("lesson_id"))
         lines = []
@@ -310,17 +315,40 @@ def _courses(state, ctx: Context, key: str) -> Step | None:
     course = _choice(ctx.courses, key)
     if course is None:
         return None
-    return _enter({**state, "course_id": course.id}, ctx, "lessons")
+    return _enter({**state, "course_id": course.id, "page": 0}, ctx, "lessons")
 
 
 def _lessons(state, ctx: Context, key: str) -> Step | None:
     if key == BACK:
-        return _enter(state, ctx, "courses")
+        return _enter({**state, "page": 0}, ctx, "courses")
     course = ctx.course(state.get("course_id"))
-    lesson = _choice(course.lessons, key) if course else None
+    if course is None:
+        return None
+    if key == MORE_KEY and len(course.lessons) > MAX_CHOICES:
+        pages = -(-len(course.lessons) // MAX_CHOICES)
+        return _enter({**state, "page": (_page_number(course, state) + 1) % pages}, ctx, "lessons")
+    lesson = _choice(_page(course, state), key)
     if lesson is None:
         return None
     return _start_lesson(state, course.id, lesson.id)
+
+
+def _page_number(course: CourseEntry, state: dict[str, Any]) -> int:
+    """The page of the lesson list the caller hears (eight lessons a page; ``lessons-more`` turns it)."""
+    page = state.get("page")
+    if not isinstance(page, int) or not 0 <= page * MAX_CHOICES < len(course.lessons):
+        return 0
+    return page
+
+
+def _page(course: CourseEntry, state: dict[str, Any]) -> tuple[LessonEntry, ...]:
+    start = _page_number(course, state) * MAX_CHOICES
+    return course.lessons[start : start + MAX_CHOICES]
+
+
+def _page_with(course: CourseEntry | None, lesson_id: str | None) -> int:
+    ids = [lesson.id for lesson in course.lessons] if course else []
+    return ids.index(lesson_id) // MAX_CHOICES if lesson_id in ids else 0
 
 
 def _start_lesson(state: dict[str, Any], course_id: str, lesson_id: str) -> Step:
@@ -334,8 +362,9 @@ def _lesson_end(state, ctx: Context, key: str) -> Step | None:
         if after is None:
             return None
         return _start_lesson(state, *after)
-    if key == "2":
-        return _enter(state, ctx, "lessons")
+    if key == "2":  # the list, at the page that holds the lesson just finished
+        page = _page_with(ctx.course(state.get("course_id")), state.get("lesson_id"))
+        return _enter({**state, "page": page}, ctx, "lessons")
     if key == BACK:
         return _enter(state, ctx, "main")
     return None
@@ -422,14 +451,20 @@ def _engine_lines(step, *, at_chunk: bool = False) -> list[Line]:
         return [Said(step.chunk.body), *help_, Prompt("chunk-cue")]
     if isinstance(step, AskQuestion):
         return [Said(step.question.prompt)]
-    if isinstance(step, Feedback):
-        return [Said(step.text)]
+    if isinstance(step, Feedback):  # in a pre-test, the answer is taken without saying whether it is right
+        return [Said(step.text)] if step.reveal else [Prompt("answer-noted")]
     if isinstance(step, Invalid):  # at a chunk there are no answers: say again how to go on
         return [Prompt("chunk-cue")] if at_chunk else [Prompt("invalid-key")]
     if isinstance(step, NoInput):
         return [Prompt("no-input")]
     if isinstance(step, LessonComplete):
-        lines: list[Line] = [Prompt("lesson-score", params=(("score", step.score), ("total", step.total)))]
+        score = (("score", step.score), ("total", step.total))
+        if step.kind == "pretest":
+            return [Prompt("test-score-pre", params=score)]
+        if step.kind == "posttest":
+            before = [Prompt("test-score-before", params=(("before", step.before),))] if step.before is not None else []
+            return [Prompt("test-score-post", params=score), *before]
+        lines: list[Line] = [Prompt("lesson-score", params=score)]
         return lines if step.first_time else [*lines, Prompt("lesson-done-again")]
     if isinstance(step, End):
         return []

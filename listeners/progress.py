@@ -10,6 +10,7 @@ completed lesson stays completed.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from flask import current_app
@@ -17,11 +18,22 @@ from sqlalchemy import event, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from content.model import Course
+from content.model import POST_TEST, PRE_TEST, Course
 from core.db import db
 from core.signals import lesson_completed, lesson_started
 from core.vocabulary import Channel
-from engine import Bookmark, Digits, Feedback, Input, LessonIntro, Result, Text, advance, start_bookmark
+from engine import (
+    Bookmark,
+    Digits,
+    Feedback,
+    Input,
+    LessonComplete,
+    LessonIntro,
+    Result,
+    Text,
+    advance,
+    start_bookmark,
+)
 from listeners.models import LessonCompletion, LessonProgress, Listener, ProgressStatus, QuizAnswer
 from listeners.service import is_locked, lock_listener
 
@@ -125,6 +137,11 @@ def take_turn(
         if row.status == ProgressStatus.NOT_STARTED:
             row.status = ProgressStatus.IN_PROGRESS
     done = result.completion
+    if done is not None and done.kind == "posttest":  # tell the listener how far they came since the pre-test
+        first = first_score(listener.id, course.id, PRE_TEST)
+        if first is not None:
+            done = replace(done, before=first.score)
+            result = replace(result, steps=tuple(done if isinstance(s, LessonComplete) else s for s in result.steps))
     if done is not None:
         db.session.add(
             LessonCompletion(
@@ -164,3 +181,59 @@ def take_turn(
             total=done.total,
         )
     return result
+
+
+@dataclass(frozen=True)
+class Score:
+    score: int
+    total: int
+
+
+@dataclass(frozen=True)
+class LearningScores:
+    """A listener's first pre-test and first post-test of one course (None: not taken): what learning is measured
+    by. Later attempts are kept (``LessonCompletion``) but do not count: a second pre-test after the lessons, or a
+    post-test taken again after its feedback, no longer measures what the course taught."""
+
+    course_id: str
+    pre: Score | None
+    post: Score | None
+
+    @property
+    def gain(self) -> int | None:
+        if self.pre is None or self.post is None:
+            return None
+        return self.post.score - self.pre.score
+
+
+def first_score(listener_id: int, course_id: str, lesson_id: str) -> Score | None:
+    """The score of a listener's first completed run of a lesson (None if never completed)."""
+    row = db.session.execute(
+        select(LessonCompletion.score, LessonCompletion.total)
+        .where(
+            LessonCompletion.listener_id == listener_id,
+            LessonCompletion.course_id == course_id,
+            LessonCompletion.lesson_id == lesson_id,
+        )
+        .order_by(LessonCompletion.attempt)
+        .limit(1)
+    ).first()
+    return Score(row.score, row.total) if row is not None else None
+
+
+def learning_scores(listener_id: int, courses: Iterable[Course]) -> list[LearningScores]:
+    """The pre-/post-test scores of a listener in every course that has a test (in one query)."""
+    with_tests = [c for c in courses if c.test("pretest") is not None]
+    if not with_tests:
+        return []
+    rows = db.session.execute(
+        select(LessonCompletion.course_id, LessonCompletion.lesson_id, LessonCompletion.score, LessonCompletion.total)
+        .where(
+            LessonCompletion.listener_id == listener_id,
+            LessonCompletion.course_id.in_([c.id for c in with_tests]),
+            LessonCompletion.lesson_id.in_([PRE_TEST, POST_TEST]),
+        )
+        .order_by(LessonCompletion.attempt.desc())
+    ).all()
+    first = {(r.course_id, r.lesson_id): Score(r.score, r.total) for r in rows}  # the lowest attempt wins
+    return [LearningScores(c.id, first.get((c.id, PRE_TEST)), first.get((c.id, POST_TEST))) for c in with_tests]

@@ -101,7 +101,9 @@ def lesson_costs(catalog: Catalog, settings) -> list[LessonCost]:
     """What each lesson costs by SMS, per language: intro, chunks, questions, feedback and completion,
     walked with right answers, every turn packed as the line packs it (``SMS_MAX_SEGMENTS``)."""
     courses = tuple(
-        machine.CourseEntry(c.id, c.title, tuple(machine.LessonEntry(lsn.id, lsn.title) for lsn in c.lessons))
+        machine.CourseEntry(
+            c.id, c.title, tuple(machine.LessonEntry(lsn.id, lsn.title, kind=lsn.kind) for lsn in c.lessons)
+        )
         for c in catalog
         if c.lessons
     )
@@ -170,6 +172,7 @@ _SAMPLE = {
     "options": "1) ...",
     "choices": "1, 2 ou 3",
     "score": 9,
+    "before": 9,
     "done": 9,
     "current": "",
     "stop": "BANNI",

@@ -65,6 +65,7 @@ class LessonEntry:
     id: str
     title: Localized
     done: bool = False  # completed at least once
+    kind: str = "lesson"  # lesson | pretest | posttest (content.model.LESSON_KINDS)
 
 
 @dataclass(frozen=True)
@@ -75,10 +76,23 @@ class CourseEntry:
 
     @property
     def done(self) -> int:
-        return sum(lesson.done for lesson in self.lessons)
+        """Lessons done, the pre-test and the post-test aside (they measure; they are not the course)."""
+        return sum(lesson.done for lesson in self.lessons if lesson.kind == "lesson")
+
+    @property
+    def teaching(self) -> int:
+        """Lessons in the course, the pre-test and the post-test aside."""
+        return sum(lesson.kind == "lesson" for lesson in self.lessons)
 
     def lesson(self, lesson_id: str | None) -> LessonEntry | None:
         return next((lesson for lesson in self.lessons if lesson.id == lesson_id), None)
+
+    def to_offer(self, lesson: LessonEntry) -> bool:
+        """Whether to lead a listener to this lesson: not done yet, and not a pre-test once a lesson of the course
+        is done (it would no longer measure what the listener knew before)."""
+        if lesson.done:
+            return False
+        return lesson.kind != "pretest" or not any(x.done for x in self.lessons if x.kind == "lesson")
 
 
 @dataclass(frozen=True)
@@ -232,7 +246,7 @@ def _progress(state: dict[str, Any], ctx: Context, lang: str) -> str:
     done = sum(c.done for c in ctx.courses)
     if not done:
         return t("progress_none", lang, current=current)
-    lessons = sum(len(c.lessons) for c in ctx.courses)
+    lessons = sum(c.teaching for c in ctx.courses)
     return t("progress", lang, done=done, lessons=lessons, score=ctx.score, total=ctx.total, current=current)
 
 
@@ -259,10 +273,10 @@ def _course_list(ctx: Context, lang: str) -> str:
         return t("no_courses", lang)
     lines = []
     for n, course in enumerate(ctx.courses, start=1):
-        if course.done == len(course.lessons):
+        if course.done == course.teaching:
             mark = f" {DONE_MARK}"
         elif course.done:
-            mark = f" ({course.done}/{len(course.lessons)})"
+            mark = f" ({course.done}/{course.teaching})"
         else:
             mark = ""
         lines.append(f"{n}) {course.title.text(lang)}{mark}")
@@ -271,7 +285,8 @@ def _course_list(ctx: Context, lang: str) -> str:
 
 def _start_course(course: CourseEntry, lang: str) -> Turn:
     """The course's first lesson not done yet (or its first lesson again, as a new attempt)."""
-    lesson = next((lesson for lesson in course.lessons if not lesson.done), course.lessons[0])
+    first = next((lesson for lesson in course.lessons if lesson.kind == "lesson"), course.lessons[0])
+    lesson = next((lesson for lesson in course.lessons if course.to_offer(lesson)), first)
     return Turn(course.id, lesson.id, Start(), lang)
 
 
@@ -282,14 +297,14 @@ def _next_lesson(ctx: Context, course_id: str | None, lesson_id: str | None) -> 
     if course is not None:
         at = next((n for n, lesson in enumerate(course.lessons) if lesson.id == lesson_id), -1)
         ordered = course.lessons[at + 1 :] + course.lessons[: at + 1]
-        lesson = next((lesson for lesson in ordered if not lesson.done and lesson.id != lesson_id), None)
+        lesson = next((lesson for lesson in ordered if course.to_offer(lesson) and lesson.id != lesson_id), None)
         if lesson is not None:
             return course.id, lesson.id
     at = next((n for n, c in enumerate(ctx.courses) if c.id == course_id), -1)
     for other in ctx.courses[at + 1 :] + ctx.courses[: at + 1]:
         if other.id == course_id:
             continue
-        lesson = next((lesson for lesson in other.lessons if not lesson.done), None)
+        lesson = next((lesson for lesson in other.lessons if other.to_offer(lesson)), None)
         if lesson is not None:
             return other.id, lesson.id
     return None
@@ -364,8 +379,8 @@ def render(steps: list[Step], lang: str, *, transliterate: bool = True) -> list[
             if not skip_question:
                 out.append(render_question(step, lang))
             skip_question = False
-        elif isinstance(step, Feedback):
-            out.append(step.text.sms_text(lang))
+        elif isinstance(step, Feedback):  # a pre-test takes the answer without saying whether it is right
+            out.append(step.text.sms_text(lang) if step.reveal else t("answer_noted", lang))
         elif isinstance(step, Invalid):
             ask = next((s for s in steps[n:] if isinstance(s, AskQuestion)), None)
             if ask is not None:
@@ -374,10 +389,19 @@ def render(steps: list[Step], lang: str, *, transliterate: bool = True) -> list[
             else:
                 out.append(t("unclear_short", lang, choices="1, 2"))
         elif isinstance(step, LessonComplete):
-            out.append(t("complete", lang, score=step.score, total=step.total))
+            out.append(_completion(step, lang))
         elif isinstance(step, End):
             pass
     return out
+
+
+def _completion(step: LessonComplete, lang: str) -> str:
+    if step.kind == "pretest":
+        return t("test_complete_pre", lang, score=step.score, total=step.total)
+    if step.kind == "posttest":
+        said = t("test_complete_post", lang, score=step.score, total=step.total)
+        return said if step.before is None else f"{said} {t('test_before', lang, before=step.before)}"
+    return t("complete", lang, score=step.score, total=step.total)
 
 
 # --- SUIVI: a field agent's follow-up figures ----------------------------------------------------------

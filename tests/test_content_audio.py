@@ -235,7 +235,7 @@ def test_contact_numbers_come_from_the_settings(tmp_path):
         "police ou gendarmerie, service des mineurs, +223 20 00 00 00."
     )
     result = app.test_cli_runner().invoke(args=["content", "check", "--audio", str(tmp_path / "none")])
-    assert "Contact numbers configured (2/4): KALANSO_CONTACT_SOCIAL_SERVICE, KALANSO_CONTACT_POLICE_CHILDREN" in (
+    assert "Contact numbers configured (2/6): KALANSO_CONTACT_SOCIAL_SERVICE, KALANSO_CONTACT_POLICE_CHILDREN" in (
         result.output
     )
 

@@ -258,6 +258,8 @@ def test_every_lesson_completes_in_both_languages(course, lesson, lang, how, ans
 def test_contact_settings_are_known_to_the_content():
     assert [c.env for c in CONTACTS] == [
         "KALANSO_CONTACT_SOCIAL_SERVICE",
+        "KALANSO_CONTACT_CHILD_PROTECTION",
+        "KALANSO_CONTACT_LABOUR_INSPECTION",
         "KALANSO_CONTACT_POLICE_CHILDREN",
         "KALANSO_CONTACT_HELPLINE",
         "KALANSO_CONTACT_FIELD_AGENT",

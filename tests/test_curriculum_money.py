@@ -79,13 +79,34 @@ def francs(amount: int) -> str:
     return f"{amount:,}".replace(",", " ") + " francs"
 
 
+# The lessons this file pins (the v1 lessons, lead-a-savings-group and the course test). The lessons appended after
+# them in curriculum v2 (social-protection, gold-mining-household-money) have their own test file.
+PINNED = [
+    "pre-test",
+    "saving-a-little",
+    "harvest-year-budget",
+    "savings-group",
+    "lead-a-savings-group",
+    "borrowing-safely",
+    "mobile-money-safely",
+    "school-costs-and-income",
+    "post-test",
+]
+
+
 def all_questions() -> list[tuple[str, Question]]:
+    """Every question of the money course (all its lessons)."""
     return [(lesson.id, q) for lesson in MONEY.lessons for q in lesson.questions]
 
 
+def pinned_questions() -> list[tuple[str, Question]]:
+    return [(lesson_id, q) for lesson_id in PINNED for q in MONEY.lesson(lesson_id).questions]
+
+
 def all_bambara() -> list[tuple[str, str]]:
+    """Every Bambara text of the pinned lessons."""
     out = []
-    for lesson in MONEY.lessons:
+    for lesson in map(MONEY.lesson, PINNED):
         out.append((f"{lesson.id}: title", lesson.title.text("bm")))
         for item in lesson.items:
             if isinstance(item, Question):
@@ -262,7 +283,7 @@ def test_no_option_is_a_joke(lesson_id, q):
         assert not [joke for joke in JOKE_OPTIONS if joke in low], (q.id, text)
 
 
-@pytest.mark.parametrize(("lesson_id", "q"), all_questions(), ids=[f"{lid}/{q.id}" for lid, q in all_questions()])
+@pytest.mark.parametrize(("lesson_id", "q"), pinned_questions(), ids=[f"{lid}/{q.id}" for lid, q in pinned_questions()])
 def test_bambara_questions_use_the_lighter_key_pattern(lesson_id, q):
     bm = q.prompt.text("bm")
     sentences = re.split(r"(?<=[.?!])\s+", bm)
@@ -301,6 +322,11 @@ def test_each_bambara_correction_is_marked_for_a_native_reader():
 
 
 # --- the course's pre-test and post-test ---------------------------------------------------------------
+
+
+def test_the_pinned_lessons_are_the_course_in_order():
+    ids = [lesson.id for lesson in MONEY.lessons]
+    assert ids[: len(PINNED) - 1] == PINNED[:-1] and ids[-1] == "post-test"
 
 
 def test_the_course_test_asks_five_new_questions_on_the_key_facts():

@@ -247,7 +247,7 @@ def test_lead_a_savings_group_comes_after_savings_group_and_teaches_the_roles_an
     chunks = " ".join(i.body.text("fr") for i in lesson.items if not isinstance(i, Question))
     for part in ("présidente", "secrétaire", "trésorière", "clé", "compteuses", "vote", "chaque cycle", "carnet"):
         assert part in chunks, part
-    for part in ("règlement intérieur", "amendes", "à voix haute", "personne ne reste seul avec la caisse"):
+    for part in ("règlement intérieur", "amendes", "à voix haute", "personne ne reste seul avec la caisse ouverte"):
         assert part in chunks, part
     assert 3 <= sum(not isinstance(i, Question) for i in lesson.items) <= 4
     assert len(lesson.questions) >= 3

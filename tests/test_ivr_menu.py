@@ -137,8 +137,9 @@ class Lesson:
         return out
 
     def start(self) -> menu.Step:
-        state = {"node": "lessons", "course_id": self.course.id}
-        return self.run(menu.press(state, self.ctx, str(self.course.lessons.index(self.lesson) + 1)))
+        n = self.course.lessons.index(self.lesson)  # eight lessons a page in the list
+        state = {"node": "lessons", "course_id": self.course.id, "page": n // menu.MAX_CHOICES}
+        return self.run(menu.press(state, self.ctx, str(n % menu.MAX_CHOICES + 1)))
 
 
 def S(localized) -> menu.Said:
@@ -176,7 +177,8 @@ def _finish(lesson: Lesson) -> menu.Step:
 
 def _score(lesson: Lesson) -> menu.Prompt:
     right = sum(next(o for o in q.options if o.key == "1").correct for q in lesson.lesson.questions)
-    return P("lesson-score", params=(("score", right), ("total", len(lesson.lesson.questions))))
+    key = {"pretest": "test-score-pre", "posttest": "test-score-post"}.get(lesson.lesson.kind, "lesson-score")
+    return P(key, params=(("score", right), ("total", len(lesson.lesson.questions))))
 
 
 @pytest.mark.parametrize(

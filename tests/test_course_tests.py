@@ -6,6 +6,7 @@ scores recorded per listener, and what ``flask content check`` reports."""
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,7 @@ from listeners.progress import learning_scores, take_turn
 from sms import machine
 from sms.keywords import Keywords
 from tests.conftest import NOW
+from tests.dashboard_support import Role, sign_in
 
 
 def texts(fr: str, bm: str | None = None) -> dict[str, str]:
@@ -355,3 +357,39 @@ def test_content_check_fails_on_a_bad_test_block(tmp_path, runner):
     result = runner.invoke(args=["content", "check", "--courses", str(tmp_path / "courses")])
     assert result.exit_code == 1
     assert "course 'demo' › test: questions: a test asks 4 to 6 questions, found 3" in result.output
+
+
+def test_a_course_is_done_when_its_lessons_are_the_tests_aside(demo):
+    lessons = {f"l{n}" for n in range(1, 10)}
+    listed = machine._course_list(sms_ctx(demo, lessons), "fr")
+    assert listed.endswith("1) Démo (ok)")  # neither test taken: the course is still done
+    listed = machine._course_list(sms_ctx(demo, {PRE_TEST, POST_TEST, "l1"}), "fr")
+    assert listed.endswith("1) Démo (1/9)")
+    progress = machine._progress({"node": "idle"}, sms_ctx(demo, {PRE_TEST, "l1", "l2"}), "fr")
+    assert progress.startswith("Kalanso : leçons terminées : 2 sur 9.")
+
+
+# --- the dashboard ------------------------------------------------------------------------------------
+
+
+def test_the_listener_record_shows_the_first_pre_test_the_first_post_test_and_the_gain(
+    app, client, make_listener, make_user, tmp_path
+):
+    load(tmp_path, course())
+    app.config["KALANSO_COURSES_DIR"] = tmp_path / "courses"
+    app.extensions.pop("kalanso.catalog", None)
+    from content.catalog import get_catalog
+
+    demo = get_catalog().course("demo")
+    listener = make_listener(language="fr", name="Awa Traoré")
+    for lesson_id, keys in [(PRE_TEST, "2222"), (PRE_TEST, "2121"), (POST_TEST, "2122")]:
+        take_turn(listener, demo, lesson_id, Start(), channel=Channel.VOICE, now=NOW)
+        take_turn(listener, demo, lesson_id, Continue(), channel=Channel.VOICE, now=NOW)
+        for key in keys:
+            take_turn(listener, demo, lesson_id, Digits(key), channel=Channel.VOICE, now=NOW)
+    db.session.commit()
+    sign_in(client, make_user(Role.ADMIN))
+    page = client.get(f"/dashboard/listeners/{listener.id}").get_data(as_text=True)
+    section = page.split("appris</h2>", 1)[1].split("</table>", 1)[0]
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", section)
+    assert cells == ["Démo", "2/4", "3/4", "+1"]  # the second pre-test (4/4) does not count

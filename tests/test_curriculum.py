@@ -84,8 +84,13 @@ FACTS = [
     ("child-labour", "ages-that-matter", "seydou-pit", "Non"),  # C182: no hazardous work under 18
     ("child-labour", "ages-that-matter", "aminata-chickens", "Oui"),  # light help, no harm to school
     ("child-labour", "dangers-in-gold-mining", "mercury-fumes", "Loin"),
-    ("child-labour", "dangers-in-cotton", "oumou-spraying", "Refuser"),
-    ("child-labour", "dangers-in-cotton", "empty-can", "Percer et enterrer"),
+    ("child-labour", "ages-that-matter", "kadiatou-school-hours", "Non, pas pendant l'école"),  # light work 13-14
+    ("child-labour", "decent-work-15-17", "adama-sacks", "Non, c'est dangereux"),  # 15-17: no hazardous work
+    ("child-labour", "decent-work-15-17", "who-pays-gloves", "Le patron"),
+    ("child-labour", "decent-work-15-17", "mariam-sweeping", "Non, apprendre le métier"),
+    ("child-labour", "dangers-in-gold-mining", "biggest-danger", "Non, les sacs aussi"),
+    ("child-labour", "dangers-in-cotton", "oumou-spraying", "Il traite seul, Oumou loin"),  # the adult acts
+    ("child-labour", "dangers-in-cotton", "empty-can", "Rincer, percer, rapporter"),  # FAO: triple rinse, collect
     ("child-labour", "who-to-tell", "urgent-case", "Service social, police"),
     ("money", "saving-a-little", "ten-weeks", "5 000 francs"),
     ("money", "harvest-year-budget", "monthly-share", "25 000 francs"),  # (600 000 - 300 000 of shares) / 12

@@ -265,7 +265,8 @@ def test_no_text_teaches_taking_photos_or_sharing_a_childs_name():
             if re.search(r"photo|WhatsApp", q.prompt.text("fr")):
                 assert q.correct_option.label["fr"].startswith("Non"), q.id
     consent = chunk_text("confidentiality", "consent-and-parents")
-    assert "Écoutez son avis" in consent and "Informez aussi ses parents" in consent
+    assert "Écoutez son avis et demandez son accord" in consent and "Informez aussi ses parents" in consent
+    assert "prévenez les services même sans son accord" in consent  # a child in danger is protected anyway
 
 
 def test_a_case_is_followed_up_and_closed_only_when_the_child_is_safe_and_at_school():

@@ -209,6 +209,7 @@ class _Reader:
         ok = self.check_keys(where, data, TEST_KEYS, ("pre", "post", "questions"))
         review = self.review(where, data.get("review"))
         notes = self.notes(where, data.get(NATIVE_REVIEW))
+        ok = ok and notes is not None
         questions: list[Question] = []
         questions_data = data.get("questions")
         low, high = TEST_QUESTIONS
@@ -253,19 +254,19 @@ class _Reader:
                 ok = False
                 continue
             items = (Chunk(id="intro", body=intro), *questions)
-            built.append(Lesson(id=lid, title=title, items=items, review=review, kind=kind, native_review=notes))
+            built.append(Lesson(id=lid, title=title, items=items, review=review, kind=kind, native_review=notes or ()))
         if not ok or len(built) != 2:
             return None
         return built[0], built[1]
 
-    def notes(self, where: str, value: Any) -> tuple[str, ...]:
-        """``native_review:``: one text or a list of texts for a native reader."""
+    def notes(self, where: str, value: Any) -> tuple[str, ...] | None:
+        """``native_review:``: one text or a list of texts for a native reader (None: an error, reported)."""
         if value is None:
             return ()
         values = [value] if isinstance(value, str) else value
         if not isinstance(values, list) or not values or not all(isinstance(v, str) and v.strip() for v in values):
             self.error(where, f"{NATIVE_REVIEW}: expected a text or a list of texts, got {_kind(value)}")
-            return ()
+            return None
         return tuple(" ".join(v.split()) for v in values)
 
     def lesson(self, cid: str, n: int, data: Any) -> Lesson | None:
@@ -305,6 +306,8 @@ class _Reader:
         if not ok or title is None:
             return None
         notes = self.notes(where, data.get(NATIVE_REVIEW))
+        if notes is None:
+            return None
         return Lesson(id=lid, title=title, items=tuple(items), review=review, native_review=notes)
 
     def review(self, where: str, value: Any) -> dict[str, str]:
@@ -336,6 +339,8 @@ class _Reader:
         kind = data.get("type")
         audio = self.audio(where, data.get("audio"), f"{cid}/{lid}/{iid}")
         notes = self.notes(where, data.get(NATIVE_REVIEW))
+        if notes is None:
+            return None
         if kind == "chunk":
             ok = self.check_keys(where, data, CHUNK_KEYS, ("text",))
             body = self.localized(f"{where} › text", data.get("text"), audio, sms=True)

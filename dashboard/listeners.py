@@ -25,6 +25,7 @@ from accounts.roles import Permission, allowed
 from accounts.scope import group_clause, may_register
 from content.catalog import get_catalog
 from content.loader import Catalog
+from content.model import POST_TEST, PRE_TEST
 from core.db import db
 from core.phones import InvalidPhone, normalize_phone
 from dashboard.access import listener_or_404, me, now, require
@@ -323,6 +324,20 @@ class Record:
     answers: list[tuple[QuizAnswer, str, str]]  # the answer, the lesson's title, the option's text
     answers_cut: bool
     timeline: list[Event]
+    tests: list[TestLine]  # the courses with a pre-test and post-test, and what this listener scored
+
+
+@dataclass(frozen=True)
+class TestLine:
+    """One course's learning, measured: the first pre-test and the first post-test (``listeners.progress``)."""
+
+    course: str  # its title
+    pre: LessonCompletion | None
+    post: LessonCompletion | None
+
+    @property
+    def gain(self) -> int | None:
+        return None if self.pre is None or self.post is None else self.post.score - self.pre.score
 
 
 def load_record(listener: Listener, catalog: Catalog) -> Record:
@@ -362,6 +377,16 @@ def load_record(listener: Listener, catalog: Catalog) -> Record:
     answered = [
         (a, _lesson_title(catalog, a.course_id, a.lesson_id), _option_text(catalog, a)) for a in answers[:ANSWERS]
     ]
+
+    def first(course_id: str, lesson_id: str) -> LessonCompletion | None:
+        runs = completions.get((course_id, lesson_id), [])
+        return min(runs, key=lambda c: c.attempt) if runs else None
+
+    tests = [
+        TestLine(c.title.text("fr"), first(c.id, PRE_TEST), first(c.id, POST_TEST))
+        for c in catalog
+        if c.test("pretest") is not None
+    ]
     return Record(
         consent=consent,
         language_by=language_setter(listener),
@@ -369,6 +394,7 @@ def load_record(listener: Listener, catalog: Catalog) -> Record:
         answers=answered,
         answers_cut=len(answers) > ANSWERS,
         timeline=_timeline(listener),
+        tests=[t for t in tests if t.pre is not None or t.post is not None],
     )
 
 

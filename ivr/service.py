@@ -244,8 +244,9 @@ _PROGRESS_OF = (
 )
 
 
-def _menu_of(catalog) -> tuple[tuple[menu.CourseEntry, ...], frozenset[tuple[str, str]]]:
-    """The course and lesson menus of a catalog, built once (a catalog never changes once loaded)."""
+def _menu_of(catalog) -> tuple[tuple[menu.CourseEntry, ...], frozenset[tuple[str, str]], frozenset[tuple[str, str]]]:
+    """The course and lesson menus of a catalog, built once (a catalog never changes once loaded): the courses,
+    every lesson offered, and the lessons that teach (the pre-tests and post-tests aside)."""
     found = _MENUS.get(id(catalog))
     if found is None or found[0] is not catalog:
         courses = tuple(
@@ -253,13 +254,15 @@ def _menu_of(catalog) -> tuple[tuple[menu.CourseEntry, ...], frozenset[tuple[str
             for c in catalog
         )
         offered = frozenset((c.id, lesson.id) for c in courses for lesson in c.lessons)
-        found = _MENUS[id(catalog)] = (catalog, courses, offered)
-    return found[1], found[2]
+        teaching = frozenset((c.id, lesson.id) for c in catalog for lesson in c.teaching)
+        found = _MENUS[id(catalog)] = (catalog, courses, offered, teaching)
+    return found[1], found[2], found[3]
 
 
 def context(listener: Listener) -> menu.Context:
-    """What the menus need to know about a listener: language, courses, lesson in progress, scores."""
-    courses, offered = _menu_of(get_catalog())
+    """What the menus need to know about a listener: language, courses, lesson in progress, scores (the progress
+    counts the lessons that teach, as the SMS line does; a test is marked done in the lesson list)."""
+    courses, offered, teaching = _menu_of(get_catalog())
     loaded = db.session.scalars(_PROGRESS_OF, {"listener_id": listener.id}).all()
     remember(listener, loaded)
     rows = [r for r in loaded if (r.course_id, r.lesson_id) in offered]
@@ -267,15 +270,16 @@ def context(listener: Listener) -> menu.Context:
         ((r.course_id, r.lesson_id) for r in rows if r.status == ProgressStatus.IN_PROGRESS and _mid_lesson(r)), None
     )
     done = [r for r in rows if r.status == ProgressStatus.COMPLETED]
+    learnt = [r for r in done if (r.course_id, r.lesson_id) in teaching]
     return menu.Context(
         language=listener.language,
         courses=courses,
         resume=resume,
-        completed=len(done),
+        completed=len(learnt),
         done=frozenset((r.course_id, r.lesson_id) for r in done),
-        lessons=len(offered),
-        score=sum(r.best_score or 0 for r in done),
-        total=sum(r.total or 0 for r in done),
+        lessons=len(teaching),
+        score=sum(r.best_score or 0 for r in learnt),
+        total=sum(r.total or 0 for r in learnt),
     )
 
 

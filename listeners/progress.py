@@ -190,7 +190,7 @@ class Score:
 
 
 @dataclass(frozen=True)
-class TestScores:
+class LearningScores:
     """A listener's first pre-test and first post-test of one course (None: not taken): what learning is measured
     by. Later attempts are kept (``LessonCompletion``) but do not count: a second pre-test after the lessons, or a
     post-test taken again after its feedback, no longer measures what the course taught."""
@@ -221,7 +221,7 @@ def first_score(listener_id: int, course_id: str, lesson_id: str) -> Score | Non
     return Score(row.score, row.total) if row is not None else None
 
 
-def test_scores(listener_id: int, courses: Iterable[Course]) -> list[TestScores]:
+def learning_scores(listener_id: int, courses: Iterable[Course]) -> list[LearningScores]:
     """The pre-/post-test scores of a listener in every course that has a test (in one query)."""
     with_tests = [c for c in courses if c.test("pretest") is not None]
     if not with_tests:
@@ -236,4 +236,4 @@ def test_scores(listener_id: int, courses: Iterable[Course]) -> list[TestScores]
         .order_by(LessonCompletion.attempt.desc())
     ).all()
     first = {(r.course_id, r.lesson_id): Score(r.score, r.total) for r in rows}  # the lowest attempt wins
-    return [TestScores(c.id, first.get((c.id, PRE_TEST)), first.get((c.id, POST_TEST))) for c in with_tests]
+    return [LearningScores(c.id, first.get((c.id, PRE_TEST)), first.get((c.id, POST_TEST))) for c in with_tests]

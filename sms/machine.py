@@ -76,7 +76,13 @@ class CourseEntry:
 
     @property
     def done(self) -> int:
-        return sum(lesson.done for lesson in self.lessons)
+        """Lessons done, the pre-test and the post-test aside (they measure; they are not the course)."""
+        return sum(lesson.done for lesson in self.lessons if lesson.kind == "lesson")
+
+    @property
+    def teaching(self) -> int:
+        """Lessons in the course, the pre-test and the post-test aside."""
+        return sum(lesson.kind == "lesson" for lesson in self.lessons)
 
     def lesson(self, lesson_id: str | None) -> LessonEntry | None:
         return next((lesson for lesson in self.lessons if lesson.id == lesson_id), None)
@@ -240,7 +246,7 @@ def _progress(state: dict[str, Any], ctx: Context, lang: str) -> str:
     done = sum(c.done for c in ctx.courses)
     if not done:
         return t("progress_none", lang, current=current)
-    lessons = sum(len(c.lessons) for c in ctx.courses)
+    lessons = sum(c.teaching for c in ctx.courses)
     return t("progress", lang, done=done, lessons=lessons, score=ctx.score, total=ctx.total, current=current)
 
 
@@ -267,10 +273,10 @@ def _course_list(ctx: Context, lang: str) -> str:
         return t("no_courses", lang)
     lines = []
     for n, course in enumerate(ctx.courses, start=1):
-        if course.done == len(course.lessons):
+        if course.done == course.teaching:
             mark = f" {DONE_MARK}"
         elif course.done:
-            mark = f" ({course.done}/{len(course.lessons)})"
+            mark = f" ({course.done}/{course.teaching})"
         else:
             mark = ""
         lines.append(f"{n}) {course.title.text(lang)}{mark}")

@@ -220,7 +220,7 @@ def _context(
         for c in catalog
         if c.lessons
     )
-    known = {(c.id, lsn.id) for c in catalog for lsn in c.lessons}
+    known = {(c.id, lsn.id) for c in catalog for lsn in c.teaching}  # the progress counts lessons, tests aside
     done = [r for key, r in completed.items() if key in known]
     return machine.Context(
         keywords=table,
@@ -347,7 +347,7 @@ def _suivi_figures(
         ).all()
         done = {(r.course_id, r.lesson_id) for r in rows if r.status == ProgressStatus.COMPLETED}
         counts = tuple(
-            machine.CourseCount(c.title, sum((c.id, lsn.id) in done for lsn in c.lessons), len(c.lessons))
+            machine.CourseCount(c.title, sum((c.id, lsn.id) in done for lsn in c.teaching), len(c.teaching))
             for c in courses
         )
         moments = [m for m in [listener.last_contact_at, *(r.updated_at for r in rows)] if m is not None]
@@ -370,8 +370,8 @@ def _suivi_figures(
             lessons_done.setdefault((row.listener_id, row.course_id), set()).add(row.lesson_id)
         counts = []
         for course in courses:
-            wanted = {lsn.id for lsn in course.lessons}
+            wanted = {lsn.id for lsn in course.teaching}  # a course is finished when its lessons are (tests aside)
             finished = sum(1 for (_, cid), got in lessons_done.items() if cid == course.id and wanted <= got)
-            counts.append(machine.CourseCount(course.title, finished, len(course.lessons)))
+            counts.append(machine.CourseCount(course.title, finished, len(course.teaching)))
         return machine.VillageFigures(" ".join(name.split()), people, tuple(counts)), f"village:{name.strip()}"
     return None, ""

@@ -298,3 +298,13 @@ def test_every_lesson_and_test_stays_within_the_sms_budget():
     assert [c.lesson_id for c in costs] == [lsn.id for lsn in COURSE.lessons]
     for c in costs:
         assert max(c.segments.values()) <= 14, (c.lesson_id, c.segments)
+
+
+def test_a_right_no_is_not_greeted_with_yes():
+    for lsn in COURSE.lessons:
+        for q in lsn.questions:
+            right = q.correct_option.label
+            if right["fr"].startswith("Non") or right["fr"].startswith("Je ne"):
+                for lang, yes in (("fr", "Oui"), ("bm", "Ɔwɔ")):
+                    assert not q.feedback_correct.text(lang).startswith(yes), (q.id, lang)
+                    assert not q.feedback_correct.sms_text(lang).startswith(yes), (q.id, lang)

@@ -222,12 +222,12 @@ def test_the_referral_path_gives_numbers_only_through_contacts():
     assert not re.search(r"\d{2}[ .]?\d{2}[ .]?\d{2}[ .]?\d{2}|\+223", raw)
     with_placeholder = {where for where, text in _raw_texts(yaml.safe_load(raw)) if "{contacts}" in text}
     danger_now = "/lessons/referral-path/items/danger-now/text"
-    assert with_placeholder == {f"{danger_now}/fr", f"{danger_now}/bm", f"{danger_now}/sms/fr"}
+    assert with_placeholder == {f"{danger_now}/{part}" for part in ("fr", "bm", "sms/fr", "sms/bm")}
     filled = load_catalog(COURSES_DIR, NUMBERS).lesson("field-agents", "referral-path")
     chunk = filled.items[filled.item_index("danger-now")]
     for number in NUMBERS.values():
         assert number in chunk.body.text("fr") and number in chunk.body.text("bm")
-        assert number in chunk.body.sms_text("fr")
+        assert number in chunk.body.sms_text("fr") and number in chunk.body.sms_text("bm")
     assert "service de protection de l'enfant et de la famille, 20 22 33 44" in chunk.body.text("fr")
     assert "baara kɔlɔsili baarada, 20 22 55 66" in chunk.body.text("bm")
 

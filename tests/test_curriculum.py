@@ -7,22 +7,34 @@ import re
 import pytest
 
 from content.loader import COURSES_DIR, load_catalog
-from content.model import LANGUAGES, Chunk, Question, localized_texts
+from content.model import LANGUAGES, Chunk, Question, localized_texts, native_review_marks
 from core.contacts import CONTACTS
 from engine import AskQuestion, Continue, Digits, Feedback, SayChunk, Start, Text, advance, start_bookmark
 
 CATALOG = load_catalog(COURSES_DIR)
 LESSONS = [(course, lesson) for course in CATALOG for lesson in course.lessons]
 LESSON_IDS = [f"{c.id}/{lsn.id}" for c, lsn in LESSONS]
+TEACHING = [(course, lesson) for course, lesson in LESSONS if not lesson.is_test]
+TEACHING_IDS = [f"{c.id}/{lsn.id}" for c, lsn in TEACHING]
 
 
-def test_two_courses_of_at_least_five_lessons():
-    assert {c.id for c in CATALOG} == {"child-labour", "money"}
+def test_three_courses_each_with_five_lessons_or_more_between_a_pre_test_and_a_post_test():
+    assert [c.id for c in CATALOG] == ["child-labour", "field-agents", "money"]  # file order
     for course in CATALOG:
-        assert len(course.lessons) >= 5, course.id
+        assert len(course.teaching) >= 5, course.id
+        assert [x.kind for x in course.lessons] == ["pretest", *["lesson"] * len(course.teaching), "posttest"]
+        pre, post = course.test("pretest"), course.test("posttest")
+        assert 4 <= len(pre.questions) <= 6 and pre.questions == post.questions
 
 
-@pytest.mark.parametrize(("course", "lesson"), LESSONS, ids=LESSON_IDS)
+def test_test_questions_ask_what_the_lessons_teach_without_copying_their_questions():
+    for course in CATALOG:
+        asked = {q.prompt.text(lang) for lesson in course.teaching for q in lesson.questions for lang in LANGUAGES}
+        for q in course.test("pretest").questions:
+            assert not {q.prompt.text(lang) for lang in LANGUAGES} & asked, (course.id, q.id)
+
+
+@pytest.mark.parametrize(("course", "lesson"), TEACHING, ids=TEACHING_IDS)
 def test_each_lesson_has_two_to_five_chunks_and_three_questions(course, lesson):
     chunks = [i for i in lesson.items if isinstance(i, Chunk)]
     assert 2 <= len(chunks) <= 5
@@ -31,12 +43,48 @@ def test_each_lesson_has_two_to_five_chunks_and_three_questions(course, lesson):
     assert isinstance(lesson.items[0], Chunk), "a lesson starts by teaching"
 
 
-@pytest.mark.parametrize(("course", "lesson"), LESSONS, ids=LESSON_IDS)
+@pytest.mark.parametrize(("course", "lesson"), TEACHING, ids=TEACHING_IDS)
 def test_chunks_are_short_enough_for_a_phone_call(course, lesson):
     for chunk in (i for i in lesson.items if isinstance(i, Chunk)):
         words = len(chunk.body.text("fr").split())
         assert 25 <= words <= 100, (chunk.id, words)  # ~150 words a minute: under about 45 s
         assert len(chunk.body.text("bm").split()) <= 120, chunk.id
+
+
+def test_a_test_intro_is_short_and_says_what_is_coming():
+    for course in CATALOG:
+        for kind in ("pretest", "posttest"):
+            intro = course.test(kind).items[0]
+            assert isinstance(intro, Chunk) and intro.id == "intro"
+            assert 8 <= len(intro.body.text("fr").split()) <= 60, (course.id, kind)
+
+
+PAUSE = re.compile(r"(?<=[.?!:;])\s+")
+
+
+def test_sentences_are_short_enough_to_follow_by_ear():
+    """About 20 words between two pauses (the review's rule: a sentence, or the part before or after a colon)."""
+    long = []
+    for course in CATALOG:
+        for where, text in localized_texts(course):
+            for part in PAUSE.split(text.text("fr")):
+                if len(part.split()) > 24:
+                    long.append((where, part))
+    assert long == []
+
+
+def test_no_lesson_is_marked_reviewed_in_bambara_while_a_native_review_mark_is_open():
+    for course in CATALOG:
+        marked = {where.split(" › ")[1] for where, _ in native_review_marks(course)}
+        for lesson in course.lessons:
+            if lesson.review["bm"] == "reviewed":
+                assert lesson.id not in marked, (course.id, lesson.id)
+
+
+def test_doubtful_bambara_is_marked_for_a_native_reader():
+    marks = [m for course in CATALOG for m in native_review_marks(course)]
+    assert len(marks) >= 20
+    assert all(len(note) >= 10 for _, note in marks)
 
 
 @pytest.mark.parametrize(("course", "lesson"), LESSONS, ids=LESSON_IDS)

@@ -499,6 +499,12 @@ class QuestionBeforeAfter:
     post_answers: int
     post_right: int
 
+    @property
+    def change(self) -> Decimal | None:
+        """The share right after minus the share right before, in points of percent (None if one is unknown)."""
+        before, after = _share(self.pre_right, self.pre_answers), _share(self.post_right, self.post_answers)
+        return after - before if before is not None and after is not None else None
+
 
 @dataclass(frozen=True)
 class Learning:

@@ -185,11 +185,12 @@ def test_the_page_shows_before_after_the_gain_and_each_question(backend, seeded,
     assert "La langue est celle de l'auditeur." in text
     rows = _rows(page.split('class="list nodes compact learn-q"', 1)[1])
     assert rows[:4] == [
-        "Langue Avant : justes Après : justes",
+        "Langue Avant : justes Après : justes Écart",
         "1. Question t1 ? Pour oui, tapez 1. Pour non, tapez 2.",
-        "bambara 100 % 1 sur 1 100 % 2 sur 2",
-        "français 50 % 1 sur 2 100 % 1 sur 1",
+        "bambara 100 % 1 sur 1 100 % 2 sur 2 0 pt",
+        "français 50 % 1 sur 2 100 % 1 sur 1 +50 pt",
     ]
+    assert "bambara 0 % 0 sur 1 50 % 1 sur 2 +50 pt" in rows  # t4
     assert "4. Question t4 ? Pour oui, tapez 1. Pour non, tapez 2." in rows
     assert page.index("1. Question t1") < page.index("2. Question t2") < page.index("4. Question t4")
     assert 'class="fill soft" style="width:33.3%"' in page and 'class="fill good" style="width:91.7%"' in page
@@ -291,6 +292,12 @@ def test_the_csv_holds_each_question_before_and_after(backend, seeded, make_user
     assert len(rows) == 5  # four questions, French only
     detail = db.session.scalars(select(AuditEvent.detail).where(AuditEvent.action == "export")).all()
     assert {"fmt": "csv", "filter": {"start": "2026-10-26", "end": "2026-11-24", "language": "fr"}} in detail
+
+
+def test_the_change_per_question_is_in_points():
+    assert queries.QuestionBeforeAfter("demo", "t1", "bm", 3, 1, 4, 3).change == Decimal("41.7")  # 75.0 - 33.3
+    assert queries.QuestionBeforeAfter("demo", "t1", "bm", 2, 2, 1, 0).change == Decimal("-100.0")
+    assert queries.QuestionBeforeAfter("demo", "t1", "bm", 0, 0, 1, 1).change is None
 
 
 def test_the_gain_is_said_with_its_sign(app):

@@ -210,6 +210,24 @@ def test_nobody_with_both_tests_has_no_gain(seeded, make_user, client):
     sign_in(client, make_user(Role.MANAGER))
     text = _text(client.get(f"{URL}?start={(NOW.date() - timedelta(days=1)).isoformat()}").get_data(as_text=True))
     assert "Personne n'a encore fait les deux quiz : pas de progression à mesurer." in text
+    assert "Avant les leçons 1 personne 50 % justes Après les leçons 3 personnes 92 % justes" in text
+    text = _text(client.get(f"{URL}?start={EARLIER.date().isoformat()}&end={EARLIER.date().isoformat()}").get_data(
+        as_text=True))  # fmt: skip
+    assert "Avant les leçons 1 personne 0 % justes Après les leçons 0 personnes –" in text
+
+
+def test_the_page_speaks_english_when_asked(seeded, make_user, client):
+    user = make_user(Role.MANAGER)
+    user.locale = "en"
+    db.session.commit()
+    sign_in(client, user)
+    page = client.get(URL).get_data(as_text=True)
+    text = _text(page)
+    assert 'aria-current="page">Learning</a>' in page
+    assert "What the listeners learnt" in text and "The language is the listener's." in text
+    assert "Before the lessons 3 people 33% right After the lessons 3 people 92% right" in text
+    assert "+62.5 pts mean gain of the 2 people who took both quizzes (25% → 88% right)" in text
+    assert "French 50% 1 of 2 100% 1 of 1 +50 pts" in text
 
 
 def test_htmx_gets_only_the_body(seeded, make_user, client):

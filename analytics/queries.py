@@ -28,6 +28,12 @@ What the figures mean:
   (opted out, daily cap), failed (the provider refused).
 - ``costs``: what the calls cost in FCFA (the provider's figure when it gives one, else the voice tariff), per
   answered call and per completed lesson.
+- ``learning``: per course with a test, what its pre-test and post-test measured. Only each listener's *first*
+  completed pre-test and *first* completed post-test count (the lowest attempt among their completions, as
+  ``listeners.progress.learning_scores``); a test taken again, or an attempt abandoned before its end, does not.
+  The date range applies to each test's completion date; the language is the listener's (the default language
+  when they never chose one); places and groups are the listener's now. Per test question and language (the one
+  it was asked in): the counted answers of those first completed runs, right or not, before and after.
 """
 
 from __future__ import annotations
@@ -46,11 +52,12 @@ from accounts.scope import listener_clause, sql_place_keys
 from analytics.models import CallFact
 from analytics.paths import NODE_BITS
 from content.catalog import get_catalog
+from content.model import POST_TEST, PRE_TEST
 from core.config import LANGUAGES
 from core.db import db
 from ivr.menu import NODE_ORDER
 from ivr.models import CallbackStatus, MissedCallCallback
-from listeners.models import Listener, QuizAnswer, listener_groups
+from listeners.models import LessonCompletion, Listener, QuizAnswer, listener_groups
 
 MIN_ANSWERS_TO_FLAG = 20
 MOST_MISS_BELOW = Decimal("0.40")  # right share under this: "most_miss"
@@ -447,3 +454,183 @@ def costs(filters: Filters, user) -> Costs:
         return (total / n).quantize(CENT, rounding=ROUND_HALF_UP) if n else None
 
     return Costs(total, answered, completions, per(answered), per(completions), source)
+
+
+# --- what the courses taught: pre-test and post-test --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CourseLearning:
+    """One course's tests: the listeners who completed each (their first completion in the range) and the sums of
+    their scores; ``both_*`` are the sums among those who completed both."""
+
+    course_id: str
+    pre_takers: int
+    post_takers: int
+    both: int
+    pre_score: int
+    pre_total: int
+    post_score: int
+    post_total: int
+    both_pre_score: int
+    both_pre_total: int
+    both_post_score: int
+    both_post_total: int
+    mean_gain: Decimal | None  # the mean over ``both`` of (post % - pre %), in points of percent, 0.1 precision
+
+    @property
+    def pre_share(self) -> Decimal | None:
+        return _share(self.pre_score, self.pre_total)
+
+    @property
+    def post_share(self) -> Decimal | None:
+        return _share(self.post_score, self.post_total)
+
+
+@dataclass(frozen=True)
+class QuestionBeforeAfter:
+    """One test question in one language: the counted answers of the first completed pre-tests and post-tests."""
+
+    course_id: str
+    question_id: str
+    lang: str
+    pre_answers: int
+    pre_right: int
+    post_answers: int
+    post_right: int
+
+    @property
+    def change(self) -> Decimal | None:
+        """The share right after minus the share right before, in points of percent (None if one is unknown)."""
+        before, after = _share(self.pre_right, self.pre_answers), _share(self.post_right, self.post_answers)
+        return after - before if before is not None and after is not None else None
+
+
+@dataclass(frozen=True)
+class Learning:
+    courses: list[CourseLearning]  # in the catalog's order
+    questions: list[QuestionBeforeAfter]  # in the catalog's order (course, then the test's questions), then language
+
+
+def _share(part: int, whole: int) -> Decimal | None:
+    """``part`` of ``whole`` in percent, 0.1 precision (None when the whole is zero)."""
+    return (Decimal(100 * part) / Decimal(whole)).quantize(Decimal("0.1"), ROUND_HALF_UP) if whole else None
+
+
+def learning(filters: Filters, user) -> Learning:
+    """Pre-test and post-test figures per course (see the module's docstring): two queries, both on the listeners'
+    first completed tests (a window function, ``row_number()`` per listener, course and test by attempt)."""
+    settings = current_app.config["KALANSO"]
+    with_tests = [c for c in get_catalog() if c.test("pretest") is not None]
+    if filters.course_id:
+        with_tests = [c for c in with_tests if c.id == filters.course_id]
+    if not with_tests:
+        return Learning([], [])
+    done = LessonCompletion
+    ranked = (
+        select(
+            done.listener_id,
+            done.course_id,
+            done.lesson_id,
+            done.attempt,
+            done.score,
+            done.total,
+            done.completed_at,
+            func.row_number()
+            .over(partition_by=(done.listener_id, done.course_id, done.lesson_id), order_by=done.attempt)
+            .label("rank"),
+        )
+        .where(done.course_id.in_([c.id for c in with_tests]), done.lesson_id.in_([PRE_TEST, POST_TEST]))
+        .subquery("ranked")
+    )
+    conditions: list[ColumnElement[bool]] = [ranked.c.rank == 1]  # the first completion; then the range
+    start, end = day_bounds(filters, settings.tz)
+    if start is not None:
+        conditions.append(ranked.c.completed_at >= start)
+    if end is not None:
+        conditions.append(ranked.c.completed_at < end)
+    listener_conditions = _listener_conditions(filters, user)
+    if filters.language:
+        listener_conditions.append(func.coalesce(Listener.language, settings.default_language) == filters.language)
+    first = select(ranked.c.listener_id, ranked.c.course_id, ranked.c.lesson_id, ranked.c.attempt, ranked.c.score,
+                   ranked.c.total)  # fmt: skip
+    if listener_conditions:
+        first = first.join(Listener, Listener.id == ranked.c.listener_id)
+        conditions += listener_conditions
+    first = first.where(*conditions).subquery("first")
+
+    def test_column(lesson_id: str, column):
+        return func.max(case((first.c.lesson_id == lesson_id, column)))
+
+    per_listener = (
+        select(
+            first.c.course_id,
+            test_column(PRE_TEST, first.c.score).label("pre_score"),
+            test_column(PRE_TEST, first.c.total).label("pre_total"),
+            test_column(POST_TEST, first.c.score).label("post_score"),
+            test_column(POST_TEST, first.c.total).label("post_total"),
+        )
+        .group_by(first.c.course_id, first.c.listener_id)
+        .subquery("per_listener")
+    )
+    p = per_listener.c
+    both = and_(p.pre_total > 0, p.post_total > 0)
+
+    def when_both(column):
+        return func.coalesce(func.sum(case((both, column), else_=0)), 0)
+
+    gain = 100.0 * p.post_score / p.post_total - 100.0 * p.pre_score / p.pre_total
+    course_rows = db.session.execute(
+        select(
+            p.course_id,
+            func.count(p.pre_total),
+            func.count(p.post_total),
+            _count(both),
+            func.coalesce(func.sum(p.pre_score), 0),
+            func.coalesce(func.sum(p.pre_total), 0),
+            func.coalesce(func.sum(p.post_score), 0),
+            func.coalesce(func.sum(p.post_total), 0),
+            when_both(p.pre_score),
+            when_both(p.pre_total),
+            when_both(p.post_score),
+            when_both(p.post_total),
+            func.avg(case((both, gain))),
+        ).group_by(p.course_id)
+    ).all()
+    lang = case((QuizAnswer.lang == "", settings.default_language), else_=QuizAnswer.lang)
+    question_rows = db.session.execute(
+        select(
+            first.c.course_id, first.c.lesson_id, QuizAnswer.question_id, lang, func.count(), _count(QuizAnswer.correct)
+        )
+        .join(
+            QuizAnswer,
+            and_(
+                QuizAnswer.listener_id == first.c.listener_id,
+                QuizAnswer.course_id == first.c.course_id,
+                QuizAnswer.lesson_id == first.c.lesson_id,
+                QuizAnswer.attempt == first.c.attempt,
+                QuizAnswer.counted,
+            ),
+        )
+        .group_by(first.c.course_id, first.c.lesson_id, QuizAnswer.question_id, lang)
+    ).all()
+
+    by_course = {row[0]: row for row in course_rows}
+    courses = []
+    for course in with_tests:
+        row = by_course.get(course.id)
+        if row is None:
+            continue
+        *counts, mean = row[1:]
+        mean_gain = None if mean is None else Decimal(str(mean)).quantize(Decimal("0.1"), ROUND_HALF_UP)
+        courses.append(CourseLearning(course.id, *(int(n) for n in counts), mean_gain))
+    answers: dict[tuple[str, str, str], list[int]] = {}
+    for course_id, lesson_id, question_id, lg, n, right in question_rows:
+        counts = answers.setdefault((course_id, question_id, lg), [0, 0, 0, 0])
+        at = 0 if lesson_id == PRE_TEST else 2
+        counts[at : at + 2] = [int(n), int(right)]
+    order = {(c.id, q.id): n for c in with_tests for n, q in enumerate(c.test("pretest").questions)}
+    course_order = {c.id: n for n, c in enumerate(with_tests)}
+    keys = sorted(answers, key=lambda k: (course_order.get(k[0], len(course_order)), order.get(k[:2], len(order)),
+                                          k[1], k[2] != "bm", k[2]))  # fmt: skip
+    return Learning(courses, [QuestionBeforeAfter(*key, *answers[key]) for key in keys])

@@ -1,7 +1,7 @@
 """Learning analytics: what callers do on the voice line, in the user's scope, filtered by dates, course,
 language, group and place.
 
-Five light pages behind one tab bar, each running only its own queries (``analytics.queries``, which read the
+Six light pages behind one tab bar, each running only its own queries (``analytics.queries``, which read the
 pre-aggregated call facts and apply the user's scope: an agent sees the figures of their places and groups):
 
 - ``analytics.index`` (``/dashboard/analytics/``): the voice funnel (calls → answered → chose a language → main
@@ -13,7 +13,10 @@ pre-aggregated call facts and apply the user's scope: an agent sees the figures 
 - ``analytics.listening``: per lesson and language, the calls that heard at least half, three quarters, or all
   of the lesson's chunks;
 - ``analytics.hours``: calls per hour of the day × day of the week (local time);
-- ``analytics.export`` (``/dashboard/analytics/<questions|menus>.csv``): those two tables as CSV (permission
+- ``analytics.learning``: what the courses taught: per course with a test, the listeners' first pre-test and first
+  post-test (how many took each, both; the mean scores before and after; the mean gain of those who took both),
+  then per test question and language the share right before and after;
+- ``analytics.export`` (``/dashboard/analytics/<questions|menus|learning>.csv``): those tables as CSV (permission
   EXPORT, audited before the first byte, like ``dashboard.exports``).
 
 Filters (``FilterForm``): a GET form; the dates default to the last 30 days up to today, in local time, from the
@@ -74,6 +77,7 @@ TABS = (
     ("analytics.questions", _l("Questions")),
     ("analytics.listening", _l("Écoute")),
     ("analytics.hours", _l("Heures")),
+    ("analytics.learning", _l("Apprentissage")),
 )
 
 
@@ -110,7 +114,17 @@ def hours():
     return _page("hours", lambda f, user, catalog: {"heat": heatmap(queries.calls_by_hour(f, user))})
 
 
-@bp.get("/<any(questions, menus):table>.csv")
+@bp.get("/learning")
+@require(Permission.VIEW)
+def learning():
+    def load(f: Filters, user: User, catalog: Catalog) -> dict:
+        has_tests = any(c.test("pretest") is not None for c in catalog)
+        return {"cards": learning_cards(queries.learning(f, user), catalog), "has_tests": has_tests}
+
+    return _page("learning", load)
+
+
+@bp.get("/<any(questions, menus, learning):table>.csv")
 @require(Permission.EXPORT)
 def export(table: str):
     catalog = get_catalog()
@@ -120,6 +134,8 @@ def export(table: str):
     filters = form.filters()
     if table == "questions":
         columns, rows = QUESTION_COLUMNS, question_csv_rows(queries.question_results(filters, me()), catalog)
+    elif table == "learning":
+        columns, rows = LEARNING_COLUMNS, learning_csv_rows(queries.learning(filters, me()), catalog)
     else:
         columns, rows = NODE_COLUMNS, node_csv_rows(queries.node_dropoff(filters, me()))
     audit.record(
@@ -166,6 +182,7 @@ def _page(view: str, load):
         language_words=language_words,
         flag_words=flag_words,
         node_label=node_label,
+        points=points,
         **data,
     )
     status = 400 if form.errors and not partial else 200  # htmx swaps only 2xx answers: the errors must show
@@ -483,6 +500,59 @@ def _lesson_titles(catalog: Catalog, course_id: str, lesson_id: str) -> tuple[st
     return course.title.text("fr"), lesson.title.text("fr") if lesson is not None else lesson_id
 
 
+def points(gain: Decimal | None) -> str:
+    """A gain in points of percent, signed, in the page's locale ("+12,5 points"); "–" when unknown."""
+    if gain is None:
+        return "–"
+    sign = "+" if gain > 0 else "−" if gain < 0 else ""
+    return str(_l("%(sign)s%(n)s pt", sign=sign, n=format_decimal(abs(gain))))
+
+
+@dataclass
+class LearningQuestion:
+    """One test question: its place in the test, its French text, a line per language."""
+
+    question_id: str
+    number: int | None
+    text: str
+    lines: list = field(default_factory=list)  # QuestionBeforeAfter per language
+
+
+@dataclass
+class LearningCard:
+    course_id: str
+    title: str
+    figures: queries.CourseLearning | None  # None: nobody completed a test of the course in the range
+    questions: list[LearningQuestion] = field(default_factory=list)
+
+
+def learning_cards(result: queries.Learning, catalog: Catalog) -> list[LearningCard]:
+    """A card per course whose tests someone completed, with its questions in the test's order."""
+    cards: dict[str, LearningCard] = {}
+    for figures in result.courses:
+        course = catalog.courses.get(figures.course_id)
+        title = course.title.text("fr") if course is not None else figures.course_id
+        cards[figures.course_id] = LearningCard(figures.course_id, title, figures)
+    for row in result.questions:
+        card = cards.get(row.course_id)
+        if card is None:
+            continue
+        if not card.questions or card.questions[-1].question_id != row.question_id:
+            number, text = _test_question(catalog, row.course_id, row.question_id)
+            card.questions.append(LearningQuestion(row.question_id, number, text))
+        card.questions[-1].lines.append(row)
+    return list(cards.values())
+
+
+def _test_question(catalog: Catalog, course_id: str, question_id: str) -> tuple[int | None, str]:
+    course = catalog.courses.get(course_id)
+    test = course.test("pretest") if course is not None else None
+    for n, question in enumerate(test.questions if test is not None else (), 1):
+        if question.id == question_id:
+            return n, question.prompt.text("fr")
+    return None, ""
+
+
 DAY_NAMES = (_l("le lundi"), _l("le mardi"), _l("le mercredi"), _l("le jeudi"), _l("le vendredi"), _l("le samedi"),
              _l("le dimanche"))  # fmt: skip
 WEEKDAYS = (_l("lun."), _l("mar."), _l("mer."), _l("jeu."), _l("ven."), _l("sam."), _l("dim."))
@@ -565,6 +635,18 @@ NODE_COLUMNS: list[Column] = [
     (_l("Sans touche (délai dépassé)"), "int"),
     (_l("Touche invalide"), "int"),
 ]
+LEARNING_COLUMNS: list[Column] = [
+    (_l("Cours"), "text"),
+    (_l("Question"), "text"),
+    (_l("Texte de la question"), "text"),
+    (_l("Langue"), "text"),
+    (_l("Réponses avant (quiz de départ)"), "int"),
+    (_l("Justes avant"), "int"),
+    (_l("Part juste avant"), "percent"),
+    (_l("Réponses après (quiz final)"), "int"),
+    (_l("Justes après"), "int"),
+    (_l("Part juste après"), "percent"),
+]
 FLAG_WORDS = {"most_miss": _l("la plupart se trompent"), "nobody_misses": _l("personne ne se trompe")}
 
 
@@ -596,3 +678,15 @@ def node_csv_rows(rows: Iterable) -> Iterator[tuple]:
     for line in node_rows(rows):
         left = line.left_here / line.entered if line.entered else None
         yield (line.label, line.node, line.entered, line.left_here, left, line.timed_out, line.invalid)
+
+
+def learning_csv_rows(result: queries.Learning, catalog: Catalog) -> Iterator[tuple]:
+    """One line per test question and language (the cards' figures are on the page)."""
+    for card in learning_cards(result, catalog):
+        for question in card.questions:
+            for r in question.lines:
+                yield (
+                    card.title, r.question_id, question.text, language_words(r.lang),
+                    r.pre_answers, r.pre_right, r.pre_right / r.pre_answers if r.pre_answers else None,
+                    r.post_answers, r.post_right, r.post_right / r.post_answers if r.post_answers else None,
+                )  # fmt: skip

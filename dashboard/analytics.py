@@ -64,6 +64,7 @@ from dashboard.access import me, now, require
 from dashboard.exports import MIMETYPES, Column, csv_chunks
 from dashboard.listing import ListenerFilter
 from listeners.models import Group
+from sms.machine import sms_prompt
 
 bp = Blueprint("analytics", __name__, url_prefix="/dashboard/analytics", template_folder="templates")
 
@@ -548,8 +549,8 @@ def _test_question(catalog: Catalog, course_id: str, question_id: str) -> tuple[
     course = catalog.courses.get(course_id)
     test = course.test("pretest") if course is not None else None
     for n, question in enumerate(test.questions if test is not None else (), 1):
-        if question.id == question_id:
-            return n, question.prompt.text("fr")
+        if question.id == question_id:  # without "Pour oui, tapez 1..." (the options are in the table's words)
+            return n, sms_prompt(question.prompt.text("fr"))
     return None, ""
 
 

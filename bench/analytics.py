@@ -267,6 +267,24 @@ GENERATION = [
                  floor(random() * 4)::int AS attempts
           FROM generate_series(1, :deliveries) d) t
     """,
+    # the courses' pre-tests and post-tests (the learning tab): a quarter of the listeners took a course's pre-test,
+    # an eighth its post-test too, one in forty took each twice (the second run must not count)
+    """
+    INSERT INTO lesson_completions (listener_id, course_id, lesson_id, attempt, score, total, channel, completed_at)
+    SELECT li.id, t.course_id, t.lesson_id, a.attempt,
+           least(t.total, floor(random() * (t.total + 1))::int + CASE WHEN t.lesson_id = 'post-test' THEN 2 ELSE 0 END),
+           t.total, 'sms',
+           :now - (CASE WHEN t.lesson_id = 'pre-test' THEN 60 ELSE 0 END + li.id % 300) * interval '1 day'
+                + a.attempt * interval '1 hour'
+    FROM listeners li
+    JOIN (SELECT l.course_id, l.lesson_id, count(*) AS total, dense_rank() OVER (ORDER BY l.course_id) - 1 AS c
+          FROM bench_lessons l JOIN bench_questions q ON q.k = l.k
+          WHERE l.lesson_id IN ('pre-test', 'post-test')
+          GROUP BY l.course_id, l.lesson_id) t
+      ON t.c = li.id % (SELECT greatest(1, count(DISTINCT course_id)) FROM bench_lessons WHERE lesson_id = 'pre-test')
+    CROSS JOIN (VALUES (1), (2)) a(attempt)
+    WHERE li.id % 4 = 1 AND (t.lesson_id = 'pre-test' OR li.id % 8 = 1) AND (a.attempt = 1 OR li.id % 40 = 1)
+    """,
     "DROP TABLE bench_paths",
     "DROP TABLE bench_calls",
     "SELECT setval(pg_get_serial_sequence('listeners', 'id'), (SELECT max(id) FROM listeners))",
@@ -330,7 +348,7 @@ def generate(engine, size: Size, tz: str, voice_minute=75) -> dict[str, int]:
         conn.execute(text("VACUUM ANALYZE"))
         conn.execute(text("RESET statement_timeout"))
         tables = ("listeners", "listener_groups", "call_sessions", "call_facts", "quiz_answers",
-                  "missed_call_callbacks", "deliveries")  # fmt: skip
+                  "missed_call_callbacks", "deliveries", "lesson_completions")  # fmt: skip
         counts = {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one() for t in tables}
         counts["call path entries"] = conn.execute(
             text("SELECT sum(json_array_length(path)) FROM call_sessions")
@@ -405,7 +423,7 @@ def filter_cases():
 
 
 QUERY_NAMES = ("voice_funnel", "node_dropoff", "question_results", "listening", "calls_by_hour", "new_vs_returning",
-               "callbacks", "costs")  # fmt: skip
+               "callbacks", "costs", "learning")  # fmt: skip
 
 
 def bench_queries(app, people) -> list[Figures]:

@@ -21,6 +21,11 @@ def test_the_analytics_bench_generates_and_measures_at_a_tiny_scale(capsys):
     assert 500 * 6 <= counts["call path entries"] <= 500 * 14  # ~10 entries a call
     assert counts["deliveries"] == 500 and counts["missed_call_callbacks"] == 50
     assert counts["quiz_answers"] > 300
+    # a quarter of the listeners took a pre-test (one in forty twice), an eighth the post-test too
+    ids = range(1, 501)
+    pre, post, twice = (sum(i % m == 1 for i in ids) for m in (4, 8, 40))
+    assert counts["lesson_completions"] == pre + post + 2 * twice  # each of the twice-takers took both tests twice
+    assert ("page analytics.learning", "admin") in {(f.name, f.who) for f in results["figures"]}
 
     measured = {(f.name, f.who) for f in results["figures"]}
     for who in ("admin", "agent village", "agent commune"):

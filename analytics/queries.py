@@ -46,6 +46,7 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import ColumnElement, and_, case, distinct, exists, false, func, or_, select, true
+from sqlalchemy.orm import aliased
 
 from accounts.roles import ScopeKind, scoped
 from accounts.scope import listener_clause, sql_place_keys
@@ -519,7 +520,8 @@ def _share(part: int, whole: int) -> Decimal | None:
 
 def learning(filters: Filters, user) -> Learning:
     """Pre-test and post-test figures per course (see the module's docstring): two queries, both on the listeners'
-    first completed tests (a window function, ``row_number()`` per listener, course and test by attempt)."""
+    first completed tests (no earlier completed attempt of the same test: an anti-join on the completions' unique
+    key, so that a date range or a scope narrows the rows first)."""
     settings = current_app.config["KALANSO"]
     with_tests = [c for c in get_catalog() if c.test("pretest") is not None]
     if filters.course_id:
@@ -527,37 +529,30 @@ def learning(filters: Filters, user) -> Learning:
     if not with_tests:
         return Learning([], [])
     done = LessonCompletion
-    ranked = (
-        select(
-            done.listener_id,
-            done.course_id,
-            done.lesson_id,
-            done.attempt,
-            done.score,
-            done.total,
-            done.completed_at,
-            func.row_number()
-            .over(partition_by=(done.listener_id, done.course_id, done.lesson_id), order_by=done.attempt)
-            .label("rank"),
-        )
-        .where(done.course_id.in_([c.id for c in with_tests]), done.lesson_id.in_([PRE_TEST, POST_TEST]))
-        .subquery("ranked")
-    )
-    conditions: list[ColumnElement[bool]] = [ranked.c.rank == 1]  # the first completion; then the range
-    start, end = day_bounds(filters, settings.tz)
+    earlier = aliased(LessonCompletion, name="earlier")
+    conditions: list[ColumnElement[bool]] = [
+        done.course_id.in_([c.id for c in with_tests]),
+        done.lesson_id.in_([PRE_TEST, POST_TEST]),
+        ~exists().where(  # the listener's first completion of this test (the unique key's index answers it)
+            earlier.listener_id == done.listener_id,
+            earlier.course_id == done.course_id,
+            earlier.lesson_id == done.lesson_id,
+            earlier.attempt < done.attempt,
+        ),
+    ]
+    start, end = day_bounds(filters, settings.tz)  # then the range: a first completion made in it
     if start is not None:
-        conditions.append(ranked.c.completed_at >= start)
+        conditions.append(done.completed_at >= start)
     if end is not None:
-        conditions.append(ranked.c.completed_at < end)
+        conditions.append(done.completed_at < end)
+    first_rows = select(done.listener_id, done.course_id, done.lesson_id, done.attempt, done.score, done.total)
     listener_conditions = _listener_conditions(filters, user)
     if filters.language:
         listener_conditions.append(func.coalesce(Listener.language, settings.default_language) == filters.language)
-    first = select(ranked.c.listener_id, ranked.c.course_id, ranked.c.lesson_id, ranked.c.attempt, ranked.c.score,
-                   ranked.c.total)  # fmt: skip
     if listener_conditions:
-        first = first.join(Listener, Listener.id == ranked.c.listener_id)
+        first_rows = first_rows.join(Listener, Listener.id == done.listener_id)
         conditions += listener_conditions
-    first = first.where(*conditions).subquery("first")
+    first = first_rows.where(*conditions).subquery("first")
 
     def test_column(lesson_id: str, column):
         return func.max(case((first.c.lesson_id == lesson_id, column)))

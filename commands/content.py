@@ -10,6 +10,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from content.audio import coverage
+from content.catalog import CHECKS_KEY, load_checked, stamp_path
 from content.loader import AUDIO_DIR, COURSES_DIR, ContentError, load_catalog, read_courses
 from content.model import LANGUAGES, native_review_marks
 from content.recordings import GENERATED_DIR
@@ -47,13 +48,14 @@ def _prompt_texts(lang: str) -> dict[str, str]:
 
 
 def _channel_problems(catalog) -> list[str]:
-    """What the SMS line would refuse to send (over SMS_MAX_SEGMENTS, or an option that is a keyword)."""
-    from sms.authoring import course_problems, text_problems
-    from sms.service import keywords as sms_keywords
+    """What the app's checks refuse in a catalog (the same a reloaded catalog must pass: what the SMS line would
+    refuse to send, over SMS_MAX_SEGMENTS or an option that is a keyword), and the SMS line's own texts."""
+    from sms.authoring import text_problems
 
-    settings = current_app.config["KALANSO"]
-    keywords = sms_keywords()
-    return [f"SMS: {p}" for p in course_problems(catalog, settings, keywords) + text_problems(settings)]
+    checks = current_app.extensions.get(CHECKS_KEY, [])
+    return [e for check in checks for e in check(catalog)] + [
+        f"SMS: {p}" for p in text_problems(current_app.config["KALANSO"])
+    ]
 
 
 def _sms_cost_report(catalog) -> None:
@@ -190,6 +192,29 @@ def check(courses_dir: Path, audio_dir: Path, list_missing: bool) -> None:
     if errors:
         raise SystemExit(1)
     click.echo("Content OK.")
+
+
+@content_cli.command("reload")
+def reload() -> None:
+    """Check the course files, then make every running process serve them from its next call or SMS.
+
+    The processes also notice an edited file by themselves; this command checks first (exit 1 and nothing changes
+    when the files have errors: the processes keep serving the last good courses) and forces the reload.
+    """
+    import time
+
+    courses_dir = Path(current_app.config["KALANSO_COURSES_DIR"])
+    catalog, errors = load_checked(courses_dir, _contacts(), current_app.extensions.get(CHECKS_KEY, []))
+    for error in errors:
+        click.echo(f"ERROR {error}", err=True)
+    if errors:
+        click.echo("Nothing reloaded: the running processes keep serving the last good courses.", err=True)
+        raise SystemExit(1)
+    stamp = stamp_path(current_app.instance_path)
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(f"{time.time_ns()}\n", encoding="utf-8")
+    lessons = sum(len(c.lessons) for c in catalog)
+    click.echo(f"{len(catalog.courses)} course(s), {lessons} lesson(s) checked: served from the next call or SMS.")
 
 
 @content_cli.command("audio")

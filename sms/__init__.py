@@ -20,5 +20,9 @@ def init_app(app: Flask) -> None:
     except KeywordError as exc:
         raise ConfigError(f"SMS_KEYWORDS_FILE / SMS_OPT_OUT_WORD_BM / SMS_OPT_IN_WORD_BM: {exc}") from exc
     app.register_blueprint(bp)
+    from content.catalog import CHECKS_KEY
+    from sms.authoring import catalog_problems
+
+    app.extensions.setdefault(CHECKS_KEY, []).append(catalog_problems)  # a reloaded catalog the line can send
     if "sms" not in simulate_cli.commands:
         simulate_cli.add_command(sms_command)

@@ -18,7 +18,7 @@ from engine.answers import normalize
 from sms import machine
 from sms.encoding import MessageTooLong, check_length, cost
 from sms.keywords import CONSENT_ACTIONS, Keywords
-from sms.service import pack, render
+from sms.service import keywords, pack, render
 from sms.texts import keys as text_keys
 from sms.texts import text as t
 
@@ -192,3 +192,11 @@ def _too_long(where: str, text: str, settings) -> list[str]:
     except MessageTooLong as exc:
         return [f"{where}: {exc}"]
     return []
+
+
+def catalog_problems(catalog: Catalog) -> list[str]:
+    """What the SMS line would refuse in a catalog, with the app's settings and keywords: a reloaded catalog must
+    have none (``content.catalog``, registered by ``sms.init_app``), as ``flask content check`` requires."""
+    from flask import current_app
+
+    return [f"SMS: {p}" for p in course_problems(catalog, current_app.config["KALANSO"], keywords())]

@@ -11,7 +11,7 @@ from core.db import db
 def test_healthz_is_200_with_the_database_reachable(backend, client):
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.get_json() == {"status": "ok", "database": "ok"}
+    assert response.get_json() == {"status": "ok", "database": "ok", "content": "ok"}
 
 
 def test_healthz_is_503_when_the_database_is_down(client, monkeypatch):
@@ -21,7 +21,7 @@ def test_healthz_is_503_when_the_database_is_down(client, monkeypatch):
     monkeypatch.setattr(db.session, "execute", broken)
     response = client.get("/healthz")
     assert response.status_code == 503
-    assert response.get_json() == {"status": "error", "database": "unreachable"}
+    assert response.get_json() == {"status": "error", "database": "unreachable", "content": "ok"}
 
 
 def test_front_page_shows_the_service_and_its_courses(client, make_listener):

@@ -10,7 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from content.audio import coverage
-from content.catalog import get_catalog
+from content.catalog import content_status, get_catalog
 from content.loader import ContentError
 from core.db import db
 
@@ -20,13 +20,22 @@ log = logging.getLogger(__name__)
 
 @bp.get("/healthz")
 def healthz():
-    """200 when the database answers; 503 (with the reason) when it does not."""
+    """200 when the database answers; 503 (with the reason) when it does not. ``content`` says whether the course
+    files are what is served (``ok``), have errors while the last good courses keep serving (``stale``, still 200:
+    the line works), or have errors with nothing to serve (``error``, 503)."""
+    content = content_status()
+    content_word = "ok" if not content.errors else ("stale" if content.serving else "error")
+    extra = {"content": content_word}
+    if content.errors:
+        extra["content_errors"] = len(content.errors)
     try:
         db.session.execute(text("SELECT 1"))
     except SQLAlchemyError as exc:
         log.error("health check: database unreachable: %s", exc.__class__.__name__)
-        return jsonify(status="error", database="unreachable"), 503
-    return jsonify(status="ok", database="ok")
+        return jsonify(status="error", database="unreachable", **extra), 503
+    if not content.serving:
+        return jsonify(status="error", database="ok", **extra), 503
+    return jsonify(status="ok", database="ok", **extra)
 
 
 @bp.get("/")

@@ -114,6 +114,7 @@ def _import_models() -> None:
     import listeners.models  # noqa: F401
     import sender.buckets  # noqa: F401
     import sms.models  # noqa: F401
+    import studio.models  # noqa: F401
 
 
 def _app_or_exit() -> Flask:

@@ -24,6 +24,7 @@ class User(db.Model):
     password_hash: Mapped[str] = mapped_column(String(255), default="")
     role: Mapped[Role] = mapped_column(str_enum(Role, "user_role"))
     phone: Mapped[str | None] = mapped_column(String(20), unique=True)
+    studio_pin_hash: Mapped[str] = mapped_column(String(255), default="", server_default="")  # Argon2 of the PIN
     locale: Mapped[str] = mapped_column(String(5), default="fr")
     active: Mapped[bool] = mapped_column(default=True)
     must_change_password: Mapped[bool] = mapped_column(default=False)

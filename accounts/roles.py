@@ -11,6 +11,8 @@ class Role(enum.StrEnum):
     MANAGER = "manager"  # listeners, groups, campaigns, content review
     AGENT = "agent"  # listeners in the places and groups assigned to them
     VIEWER = "viewer"  # reads everything, changes nothing
+    EDITOR = "editor"  # the content studio: records and uploads recordings (no listener data)
+    REVIEWER = "reviewer"  # the content studio: records, reviews texts, approves others' recordings (no listener data)
 
 
 class ScopeKind(enum.StrEnum):
@@ -29,6 +31,8 @@ class Permission(enum.StrEnum):
     API_TOKENS = "api_tokens"  # create and revoke one's own API tokens
     MANAGE_USERS = "manage_users"  # users, roles, scopes
     MANAGE_CAMPAIGNS = "manage_campaigns"  # create, edit, schedule, pause, resume and cancel campaigns
+    RECORD = "record"  # the content studio: see the texts and their coverage, record and upload (phone, browser)
+    REVIEW = "review"  # the content studio: set a text's review state, approve or reject someone else's recording
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -38,6 +42,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         {Permission.VIEW, Permission.EDIT_LISTENERS, Permission.REGISTER, Permission.EXPORT, Permission.API_TOKENS}
     ),
     Role.VIEWER: frozenset({Permission.VIEW, Permission.EXPORT}),
+    Role.EDITOR: frozenset({Permission.RECORD}),
+    Role.REVIEWER: frozenset({Permission.RECORD, Permission.REVIEW}),
 }
 
 ROLE_LABELS = {  # French first; the dashboard translates them
@@ -45,6 +51,8 @@ ROLE_LABELS = {  # French first; the dashboard translates them
     Role.MANAGER: "responsable",
     Role.AGENT: "agent de terrain",
     Role.VIEWER: "lecteur",
+    Role.EDITOR: "éditeur de contenu",
+    Role.REVIEWER: "relecteur",
 }
 
 

@@ -130,6 +130,8 @@ ROLE_WORDS = {
     Role.MANAGER: _l("responsable"),
     Role.AGENT: _l("agent de terrain"),
     Role.VIEWER: _l("lecteur"),
+    Role.EDITOR: _l("éditeur de contenu"),
+    Role.REVIEWER: _l("relecteur"),
 }
 SCOPE_WORDS = {
     ScopeKind.REGION: _l("région"),

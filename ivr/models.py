@@ -34,6 +34,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from core.clock import utcnow
 from core.db import UTCDateTime, db, str_enum
 from core.vocabulary import CallStatus, Direction
+from studio.models import AudioFallback  # the most-needed recordings: the studio's table, counted by the voice line
+
+__all__ = ["AudioFallback"]  # with the models defined below
 
 MAX_PATH = 200
 PATH_TAIL = 40
@@ -74,21 +77,6 @@ class CallSession(db.Model):
         Index("ix_call_sessions_phone_created", "phone", "created_at"),
         Index("ix_call_sessions_created", "created_at", "id"),  # the latest, on the home page
     )
-
-
-class AudioFallback(db.Model):
-    """How often a text was spoken without its recording (by language and stem): the most-needed recordings."""
-
-    __tablename__ = "audio_fallbacks"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    lang: Mapped[str] = mapped_column(String(2))
-    stem: Mapped[str] = mapped_column(String(200))
-    count: Mapped[int] = mapped_column(default=0)
-    first_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    last_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-    __table_args__ = (UniqueConstraint("lang", "stem"),)
 
 
 class CallbackStatus(enum.StrEnum):

@@ -37,6 +37,8 @@ TABLES = {
     "lesson_completions",
     "outbox",
     "rate_buckets",
+    "recordings",
+    "text_reviews",
 }
 
 

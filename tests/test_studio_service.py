@@ -1,0 +1,162 @@
+"""The studio's rules (studio/service.py, studio/audio.py): a recording kept, normalised and played from the next
+call, the previous one kept as history; approval only by another reviewer; review states that lapse when the text
+changes; the studio PIN; the most-needed recordings first."""
+
+from __future__ import annotations
+
+import io
+import math
+import struct
+import wave
+
+import pytest
+from sqlalchemy import select
+
+from accounts.roles import Role
+from content.recordings import cached_recording
+from core.db import db
+from studio.audio import AudioRefused, normalise
+from studio.models import AudioFallback, Recording, RecordingSource, RecordingStatus, ReviewStatus
+from studio.service import (
+    StudioRefused,
+    approve,
+    check_pin,
+    current_recording,
+    most_needed,
+    reject,
+    review_of,
+    review_state,
+    set_pin,
+    set_review,
+    store,
+    studio_texts,
+    studio_user,
+)
+from tests.conftest import NOW
+
+
+def tone(seconds: float = 1.5, rate: int = 8000, silence: float = 0.5) -> bytes:
+    """A WAV: silence, a 440 Hz tone, silence (what a person saying something looks like to the trimmer)."""
+    buf = io.BytesIO()
+    quiet = int(silence * rate)
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        samples = [0] * quiet + [int(9000 * math.sin(2 * math.pi * 440 * i / rate)) for i in range(int(seconds * rate))]
+        w.writeframes(struct.pack(f"<{len(samples) + quiet}h", *samples, *([0] * quiet)))
+    return buf.getvalue()
+
+
+@pytest.fixture
+def audio(app, tmp_path):
+    folder = tmp_path / "audio"
+    app.config["KALANSO_AUDIO_DIR"] = folder
+    return folder
+
+
+STEM = "money/saving-a-little/small-sums"
+
+
+def test_normalise_makes_a_mono_16khz_wav_without_the_silence_around():
+    sound = normalise(tone(seconds=1.5, silence=1.0))
+    with wave.open(io.BytesIO(sound.wav)) as w:
+        assert (w.getnchannels(), w.getframerate(), w.getsampwidth()) == (1, 16000, 2)
+    assert 1500 <= sound.duration_ms <= 2100  # the second of silence on each side is trimmed, a margin kept
+
+
+@pytest.mark.parametrize(
+    ("data", "why"),
+    [
+        (b"", "vide"),
+        (b"<html>not a sound</html>" * 20, "pas un son lisible"),
+        (tone(seconds=0.05), "vide ou presque"),
+    ],
+)
+def test_what_is_not_a_recording_is_refused_in_words(data, why):
+    with pytest.raises(AudioRefused, match=why):
+        normalise(data)
+
+
+def test_a_recording_is_played_from_the_next_call_and_the_previous_one_kept(audio, make_user):
+    editor = make_user(Role.EDITOR)
+    first = store("bm", STEM, tone(), source=RecordingSource.BROWSER, user=editor, text="...", now=NOW)
+    db.session.commit()
+    target = audio / "bm" / f"{STEM}.wav"
+    assert target.is_file() and first.file == f"bm/{STEM}.wav"
+    assert cached_recording(audio, "bm", STEM) == target  # heard at once in this process
+    second = store("bm", STEM, tone(2.0), source=RecordingSource.PHONE, user=editor, text="...", now=NOW)
+    db.session.commit()
+    assert current_recording("bm", STEM).id == second.id
+    old = db.session.get(Recording, first.id)
+    assert old.replaced_at == NOW and (audio / old.file).is_file() and old.file.startswith(".history/bm/")
+    assert len(db.session.scalars(select(Recording)).all()) == 2
+
+
+def test_only_another_reviewer_approves(audio, make_user):
+    editor, reviewer, other = make_user(Role.EDITOR), make_user(Role.REVIEWER), make_user(Role.REVIEWER)
+    mine = store("bm", STEM, tone(), source=RecordingSource.UPLOAD, user=reviewer, text="...", now=NOW)
+    with pytest.raises(StudioRefused, match="pas celle qui l'a fait"):
+        approve(mine, reviewer, NOW)
+    with pytest.raises(StudioRefused, match="rôle"):
+        approve(mine, editor, NOW)
+    with pytest.raises(StudioRefused, match="Dites ce qui ne va pas"):
+        reject(mine, other, "  ", NOW)
+    approve(mine, other, NOW)
+    assert (mine.status, mine.reviewed_by) == (RecordingStatus.APPROVED, other.id)
+
+
+def test_a_viewer_cannot_record(audio, make_user):
+    with pytest.raises(StudioRefused):
+        store("bm", STEM, tone(), source=RecordingSource.UPLOAD, user=make_user(Role.VIEWER), text="", now=NOW)
+
+
+@pytest.mark.parametrize("stem", ["../../etc/passwd", "money/.hidden", "", "a//b"])
+def test_a_stem_never_leaves_the_audio_folder(audio, make_user, stem):
+    with pytest.raises(StudioRefused):
+        store("bm", stem, tone(), source=RecordingSource.UPLOAD, user=make_user(Role.EDITOR), text="", now=NOW)
+
+
+def test_a_review_lapses_when_its_text_changes(app, make_user):
+    reviewer = make_user(Role.REVIEWER)
+    with pytest.raises(StudioRefused, match="Dites ce qu'il faut changer"):
+        set_review("bm", STEM, ReviewStatus.NEEDS_CHANGES, reviewer=reviewer, text="A", now=NOW)
+    set_review("bm", STEM, ReviewStatus.REVIEWED, reviewer=reviewer, text="A", now=NOW)
+    row = review_of("bm", STEM)
+    assert review_state(row, "A") is ReviewStatus.REVIEWED
+    assert review_state(row, "A, changed") is ReviewStatus.DRAFT
+    with pytest.raises(StudioRefused):
+        set_review("bm", STEM, ReviewStatus.REVIEWED, reviewer=make_user(Role.EDITOR), text="A", now=NOW)
+
+
+@pytest.mark.parametrize(("pin", "ok"), [("4821", True), ("90817263", True), ("1111", False), ("1234", False),
+                                         ("12a4", False), ("123", False), ("123456789", False)])  # fmt: skip
+def test_the_studio_pin(app, make_user, pin, ok):
+    user = make_user(Role.EDITOR, phone="+22376000009")
+    if not ok:
+        with pytest.raises(StudioRefused):
+            set_pin(user, pin)
+        return
+    set_pin(user, pin)
+    db.session.commit()
+    assert check_pin(user, pin) and not check_pin(user, "0000")
+    assert studio_user("+22376000009") == user
+    user.active = False
+    assert studio_user("+22376000009") is None
+
+
+def test_an_agent_with_a_pin_is_no_studio_user(app, make_user):
+    agent = make_user(Role.AGENT, phone="+22376000008")
+    agent.studio_pin_hash = "x"
+    assert studio_user("+22376000008") is None
+
+
+def test_the_most_needed_first_then_in_listening_order(audio, catalog, make_user):
+    texts = studio_texts(catalog)
+    db.session.add(AudioFallback(lang="bm", stem=texts[5].stem, count=9, first_at=NOW, last_at=NOW))
+    db.session.add(AudioFallback(lang="bm", stem=texts[3].stem, count=2, first_at=NOW, last_at=NOW))
+    store("bm", texts[0].stem, tone(), source=RecordingSource.UPLOAD, user=make_user(Role.EDITOR), text="", now=NOW)
+    needed = most_needed(texts, "bm")
+    assert [t.stem for t in needed[:3]] == [texts[5].stem, texts[3].stem, texts[1].stem]
+    assert texts[0].stem not in {t.stem for t in needed}
+    assert len(needed) == len(texts) - 1

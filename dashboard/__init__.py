@@ -43,6 +43,7 @@ AREAS = (
     "dashboard.exports",
     "dashboard.tokens",
     "dashboard.users",
+    "dashboard.studio_items",
     "api.routes",
 )
 CSRF_EXEMPT = ("ivr", "sms", "simulator", "api")

@@ -264,7 +264,9 @@ def decide(recording_id: int, decision: str):
         db.session.rollback()
         form.comment.errors = [*form.comment.errors, str(exc)]
         return _page(text, forms={("decide", recording.lang): form}, status=422)
-    audit.record(f"studio.{decision}", now(), user=me(), target=recording.stem, lang=recording.lang, recording=recording.id)
+    audit.record(
+        f"studio.{decision}", now(), user=me(), target=recording.stem, lang=recording.lang, recording=recording.id
+    )
     db.session.commit()
     return redirect(
         url_for(".show", stem=recording.stem, done=f"{decision}-{recording.lang}", _anchor=f"lang-{recording.lang}"),

@@ -13,10 +13,10 @@ from sqlalchemy import select
 from accounts.models import AuditEvent
 from content.recordings import cached_recording
 from core.db import db
-from studio.models import Recording, RecordingSource, RecordingStatus, ReviewStatus
+from studio.models import RecordingSource, RecordingStatus, ReviewStatus
 from studio.service import check_pin, current_recording, review_of, store
 from tests.conftest import NOW
-from tests.dashboard_support import Role, csrf_token, make_user, sign_in  # noqa: F401  (make_user: a fixture)
+from tests.dashboard_support import Role, csrf_token, sign_in
 from tests.test_studio_service import tone
 
 STEM = "money/saving-a-little/small-sums"
@@ -178,8 +178,16 @@ def test_an_editor_cannot_approve(client, make_user, audio):
     db.session.commit()
     sign_in(client, make_user(Role.EDITOR))
     token = csrf_token(client, PAGE)
-    assert client.post(f"/dashboard/studio/recordings/{recording.id}/approve", data={"csrf_token": token}).status_code == 403
-    assert client.post(f"/dashboard/studio/review/{STEM}", data={"csrf_token": token, "lang": "bm", "status": "reviewed"}).status_code == 403
+    assert (
+        client.post(f"/dashboard/studio/recordings/{recording.id}/approve", data={"csrf_token": token}).status_code
+        == 403
+    )
+    assert (
+        client.post(
+            f"/dashboard/studio/review/{STEM}", data={"csrf_token": token, "lang": "bm", "status": "reviewed"}
+        ).status_code
+        == 403
+    )
 
 
 def test_review_states(client, make_user, audio, backend):
@@ -189,9 +197,14 @@ def test_review_states(client, make_user, audio, backend):
     missing = client.post(url, data={"csrf_token": token, "lang": "bm", "status": "needs-changes"})
     assert missing.status_code == 422 and "Dites ce qu&#39;il faut changer" in missing.get_data(as_text=True)
     assert review_of("bm", STEM) is None
-    done = client.post(url, data={"csrf_token": token, "lang": "bm", "status": "needs-changes", "comment": "Un mot manque"})
+    done = client.post(
+        url, data={"csrf_token": token, "lang": "bm", "status": "needs-changes", "comment": "Un mot manque"}
+    )
     assert done.status_code == 303
-    assert (review_of("bm", STEM).status, review_of("bm", STEM).comment) == (ReviewStatus.NEEDS_CHANGES, "Un mot manque")
+    assert (review_of("bm", STEM).status, review_of("bm", STEM).comment) == (
+        ReviewStatus.NEEDS_CHANGES,
+        "Un mot manque",
+    )
     page = client.get(PAGE).get_data(as_text=True)
     assert 'data-review="needs-changes"' in page and "Un mot manque" in page
     assert client.post(url, data={"csrf_token": token, "lang": "fr", "status": "reviewed"}).status_code == 303

@@ -99,7 +99,7 @@ def test_an_editor_records_in_the_browser_and_a_reviewer_approves(browser_with_m
         "fetch(document.querySelector('#lang-bm audio').src).then(r => r.headers.get('content-type'))"
     ).startswith("audio/wav")
     screenshot(page, "studio-item-desktop-to-review")
-    page.locator("#lang-bm button:text-is('Approuver')").click()
+    page.locator("#lang-bm button:has-text('Approuver cet enregistrement')").click()
     page.wait_for_url("**done=approve-bm*")
     badge = page.locator("#lang-bm [data-status]").first
     assert badge.get_attribute("data-status") == "approved" and badge.inner_text() == "approuvé"

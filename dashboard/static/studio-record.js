@@ -35,10 +35,9 @@
           player.src = URL.createObjectURL(blob);
           take.hidden = false;
           stop.hidden = true;
-          start.hidden = false;
           start.disabled = false;
-          start.textContent = words.again;
-          say(words.listen);
+          say("");
+          player.focus();
         });
         recorder.start();
         var began = Date.now();
@@ -48,13 +47,14 @@
         stop.hidden = false;
         stop.focus();
       }).catch(function () {
+        start.hidden = false;
         start.disabled = false;
         fail(words.denied);
       });
     });
 
     stop.addEventListener("click", function () { if (recorder && recorder.state !== "inactive") recorder.stop(); });
-    again.addEventListener("click", function () { take.hidden = true; blob = null; say(""); start.click(); });
+    again.addEventListener("click", function () { take.hidden = true; blob = null; say(""); start.hidden = false; start.click(); });
 
     keep.addEventListener("click", function () {
       if (!blob) return;

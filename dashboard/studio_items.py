@@ -45,7 +45,7 @@ STATUS_WORDS = {
     RecordingStatus.REJECTED: _l("refusé"),
 }
 REVIEW_WORDS = {
-    ReviewStatus.DRAFT: _l("brouillon"),
+    ReviewStatus.DRAFT: _l("brouillon : pas encore relu"),
     ReviewStatus.REVIEWED: _l("relu"),
     ReviewStatus.NEEDS_CHANGES: _l("à corriger"),
 }

@@ -40,7 +40,7 @@ SOURCE_WORDS = {
     RecordingSource.UPLOAD: _l("fichier envoyé"),
 }
 STATUS_WORDS = {
-    RecordingStatus.RECORDED: _l("à écouter"),
+    RecordingStatus.RECORDED: _l("à approuver"),
     RecordingStatus.APPROVED: _l("approuvé"),
     RecordingStatus.REJECTED: _l("refusé"),
 }
@@ -328,4 +328,6 @@ def pin():
                 done, form = True, PinForm(formdata=None)
     elif form.is_submitted():
         status = 422
-    return render_template("dashboard/studio/pin.html", form=form, user=user, done=done), status
+    return render_template(
+        "dashboard/studio/pin.html", form=form, user=user, done=done, current_app_views=current_app.view_functions
+    ), status

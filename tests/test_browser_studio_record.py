@@ -69,6 +69,17 @@ def test_an_editor_records_in_the_browser_and_a_reviewer_approves(browser_with_m
     bambara = page.locator("#lang-bm")
     assert bambara.locator('[data-status="missing"]').is_visible()
     screenshot(page, "studio-item-phone-before")
+    bambara.locator("summary:text-is('Ou envoyer un fichier')").click()
+    bambara.locator("input[type=file]").set_input_files(
+        files=[{"name": "notes.mp3", "mimeType": "audio/mpeg", "buffer": b"<html>pas un son</html>" * 40}]
+    )
+    bambara.locator("button:text-is('Envoyer le fichier')").click()
+    page.wait_for_load_state()
+    refused = page.locator("#lang-bm .field.has-error")
+    assert "pas un son lisible" in refused.locator(".error").inner_text()  # next to the field, the form still open
+    assert refused.locator("input[type=file]").is_visible()
+    screenshot(page, "studio-item-phone-refused")
+    bambara = page.locator("#lang-bm")
     bambara.locator("[data-start]").click()
     page.wait_for_timeout(2500)  # speak (the fake microphone beeps)
     assert "Enregistrement en cours" in bambara.locator("[data-status-line]").inner_text()
@@ -82,6 +93,9 @@ def test_an_editor_records_in_the_browser_and_a_reviewer_approves(browser_with_m
     assert "la ligne le fait entendre dès le prochain appel" in page.locator(".studio-done").inner_text()
     assert sideways_overflow(page) <= 0
     screenshot(page, "studio-item-phone-kept")
+    page.click("text=votre code du studio")
+    assert "demandez à un administrateur" in page.locator("main").inner_text()  # no phone number on the account
+    screenshot(page, "studio-pin-phone")
     context.close()
 
     with app.app_context():

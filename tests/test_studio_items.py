@@ -76,6 +76,9 @@ def test_the_item_page_shows_both_languages_side_by_side(client, make_user, audi
     assert 'id="lang-fr"' in page and 'id="lang-bm"' in page
     assert "Relu : le texte est bon" not in page  # an editor does not review
     assert client.get("/dashboard/studio/items/money/no-such/text").status_code == 404
+    prompt = client.get("/dashboard/studio/items/prompts/welcome-back")
+    assert prompt.status_code == 200 and "prompt welcome-back" in prompt.get_data(as_text=True)
+    assert client.get("/dashboard/studio/items/prompts/lesson-score").status_code == 404  # spoken by TTS, not recorded
 
 
 def test_an_uploaded_file_is_played_by_the_line_from_the_next_call(client, make_user, audio, backend):

@@ -1,0 +1,223 @@
+"""The phone studio (ivr/studio.py, ivr/studio_fetch.py): an editor records a Bambara text by phone through
+Twilio-shaped and Africa's-Talking-shaped webhooks (exact parameter names, signed Twilio requests), the take is
+fetched after the call from a fake recording server (``responses``), and the next Bambara call plays it."""
+
+from __future__ import annotations
+
+from html import escape
+
+import pytest
+import responses
+from sqlalchemy import func, select
+
+from accounts.roles import Role
+from core.db import db
+from ivr.audio import fallback_counts, transliterate_for_tts
+from ivr.models import StudioTake, TakeStatus
+from ivr.prompts import prompt
+from studio.models import Recording, RecordingSource
+from studio.service import set_pin
+from tests import voice_support as w
+from tests.test_studio_service import tone
+
+EDITOR = "+22376000111"
+PIN = "2468"
+STEM = "prompts/language-menu"  # what a new listener hears first, in Bambara without its recording
+TW_RECORDING = f"https://api.twilio.com/2010-04-01/Accounts/{'AC' + '0' * 32}/Recordings/RE{'b' * 32}"
+TW_SID = "RE" + "b" * 32
+AT_RECORDING = "https://voice.africastalking.com/recordings/ATVId_7.mp3"
+
+
+def P(key: str, lang: str = "fr", **params) -> str:
+    text = prompt(key).text(lang).format(**params)
+    return transliterate_for_tts(text) if lang == "bm" else text
+
+
+@pytest.fixture
+def audio(app, tmp_path):
+    folder = tmp_path / "audio"
+    app.config["KALANSO_AUDIO_DIR"] = folder
+    return folder
+
+
+@pytest.fixture
+def editor(app, make_user):
+    user = make_user(Role.EDITOR, phone=EDITOR)
+    set_pin(user, PIN)
+    db.session.commit()
+    return user
+
+
+class Phone:
+    """One provider's side of a call: each request goes to the URL the previous answer rendered (with ``t``)."""
+
+    def __init__(self, provider: str, client, caller: str, call_id: str):
+        self.provider, self.client, self.caller, self.call_id = provider, client, caller, call_id
+        self.turn = 0
+
+    def _twilio(self, query: str, **params: str):
+        base = w.twilio_call(CallSid=self.call_id, From=self.caller, Caller=self.caller)
+        return w.post_twilio(self.client, f"/ivr/twilio/voice{query}", base | params)
+
+    def _at(self, query: str, **params: str):
+        base = w.at_call(sessionId=self.call_id, callerNumber=self.caller)
+        return self.client.post(f"{w.AT_URL}{query}", data=base | params)
+
+    def start(self) -> str:
+        self.turn = 1
+        answer = self._twilio("") if self.provider == "twilio" else self._at("")
+        return _ok(answer)
+
+    def key(self, digits: str | None, *, turn: int | None = None) -> str:
+        t = turn or self.turn
+        self.turn = t + 1
+        if self.provider == "twilio":
+            extra = {"CallStatus": "in-progress", "FinishedOnKey": ""} | (
+                {"Digits": digits} if digits is not None else {}
+            )
+            return _ok(self._twilio(f"?ev=gather&t={t}", **extra))
+        return _ok(self._at(f"?ev=digits&t={t}", **({"dtmfDigits": digits} if digits is not None else {})))
+
+    def recorded(self) -> str:
+        t = self.turn
+        self.turn = t + 1
+        if self.provider == "twilio":
+            return _ok(self._twilio(
+                f"?ev=record&t={t}", CallStatus="in-progress", RecordingUrl=TW_RECORDING, RecordingSid=TW_SID,
+                RecordingDuration="3", Digits="#",
+            ))  # fmt: skip
+        return _ok(self._at(f"?ev=record&t={t}", recordingUrl=AT_RECORDING))
+
+    def final(self) -> str:
+        if self.provider == "twilio":
+            params = w.twilio_status("completed") | {"CallSid": self.call_id, "From": self.caller}
+            return _ok(w.post_twilio(self.client, "/ivr/twilio/status", params))
+        return _ok(self.client.post(w.AT_URL, data=w.at_final(sessionId=self.call_id, callerNumber=self.caller)))
+
+    # the XML expected, written out independently of the renderers
+    def say(self, text: str, lang: str = "fr") -> str:
+        text = transliterate_for_tts(text) if lang == "bm" else text
+        return w.say(text) if self.provider == "twilio" else w.at_say(text)
+
+    def play(self, url: str) -> str:
+        return f"<Play>{escape(url)}</Play>" if self.provider == "twilio" else f'<Play url="{escape(url)}" />'
+
+    def gather(self, inner: str, *, pin: bool = False, timeout: str = "8") -> str:
+        t = self.turn
+        digits, timeout = ("9", "10") if pin else ("1", timeout)
+        if self.provider == "twilio":
+            key = "#" if pin else ""
+            return (
+                f'{w.XML_HEAD}<Response><Gather action="{w.BASE}/ivr/twilio/voice?ev=gather&amp;t={t}" '
+                f'actionOnEmptyResult="true" finishOnKey="{key}" input="dtmf" method="POST" numDigits="{digits}" '
+                f'timeout="{timeout}">{inner}</Gather>'
+                f'<Redirect method="POST">{w.BASE}/ivr/twilio/voice?ev=timeout&amp;t={t}</Redirect></Response>'
+            )
+        url = f"{w.BASE}{w.AT_URL}"
+        return (
+            f'{w.XML_HEAD}<Response><GetDigits timeout="{timeout}" numDigits="{digits}" finishOnKey="#" '
+            f'callbackUrl="{url}?ev=digits&amp;t={t}">{inner}</GetDigits>'
+            f"<Redirect>{url}?ev=timeout&amp;t={t}</Redirect></Response>"
+        )
+
+    def record(self, inner: str) -> str:
+        t = self.turn
+        if self.provider == "twilio":
+            return (
+                f'{w.XML_HEAD}<Response>{inner}<Record action="{w.BASE}/ivr/twilio/voice?ev=record&amp;t={t}" '
+                f'finishOnKey="#" maxLength="120" method="POST" playBeep="true" timeout="10" trim="trim-silence" />'
+                f'<Redirect method="POST">{w.BASE}/ivr/twilio/voice?ev=timeout&amp;t={t}</Redirect></Response>'
+            )
+        url = f"{w.BASE}{w.AT_URL}"
+        return (
+            f'{w.XML_HEAD}<Response><Record finishOnKey="#" maxLength="120" trimSilence="true" playBeep="true" '
+            f'callbackUrl="{url}?ev=record&amp;t={t}">{inner}</Record></Response>'
+        )
+
+    def hangup(self, inner: str) -> str:
+        if self.provider == "twilio":
+            return f"{w.XML_HEAD}<Response>{inner}<Hangup /></Response>"
+        return f"{w.XML_HEAD}<Response>{inner}</Response>"
+
+
+def _ok(answer) -> str:
+    assert answer.status_code == 200, answer.status_code
+    return answer.get_data(as_text=True)
+
+
+def _sid(n: int, provider: str) -> str:
+    return f"CA{n:032d}" if provider == "twilio" else f"ATVId_{n}"
+
+
+PROVIDERS = ["twilio", "africastalking"]
+
+
+def _language_menu(phone: Phone, bm_url: str | None) -> str:
+    bm = phone.play(bm_url) if bm_url else phone.say(prompt("language-menu").text("bm"), "bm")
+    return phone.gather(bm + phone.say(P("language-menu")), timeout="6")  # the listener line's own menu
+
+
+def _where_language_menu(phone: Phone) -> str:
+    """What the studio says before recording the language menu's prompt."""
+    return (
+        phone.say(P("studio-menu-text"))
+        + phone.say(prompt("language-menu").text("fr"))
+        + phone.say(P("studio-after-beep"))
+    )
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_recorded_by_phone_then_played_to_the_next_bambara_caller(app, client, runner, audio, editor, provider):
+    # a new listener's first call: the Bambara language menu has no recording (a fallback, counted)
+    listener = Phone(provider, client, w.CALLER, _sid(1, provider))
+    assert listener.start() == _language_menu(listener, None)
+    listener.final()
+    assert [(lang, stem, n) for lang, stem, n, _ in fallback_counts("bm")] == [("bm", STEM, 1)]
+
+    # the editor calls: the studio's welcome, a wrong PIN, the right one, the most-needed text
+    phone = Phone(provider, client, EDITOR, _sid(2, provider))
+    assert phone.start() == phone.gather(phone.say(P("studio-welcome")), pin=True)
+    assert phone.key("1111") == phone.gather(
+        phone.say(P("studio-pin-wrong")) + phone.say(P("studio-welcome")), pin=True
+    )
+    assert phone.key(PIN) == phone.record(_where_language_menu(phone))
+    # the take is played back from the provider, with the four choices
+    url = TW_RECORDING if provider == "twilio" else AT_RECORDING
+    choices = phone.say(P("studio-take-intro")) + phone.play(url) + phone.say(P("studio-take-menu"))
+    assert phone.recorded() == phone.gather(choices)
+    assert db.session.scalar(select(func.count()).select_from(StudioTake)) == 0
+    kept_at = phone.turn
+    answer = phone.key("1")  # keep: saved for fetching, then the next text
+    assert answer.startswith(phone.record("")[:20]) and phone.say(P("studio-kept")) in answer
+    assert "ev=record" in answer
+    assert phone.key("1", turn=kept_at) == answer  # the provider retries the keep: same answer, kept once
+    take = db.session.scalars(select(StudioTake)).one()
+    assert (take.provider, take.lang, take.stem, take.user_id, take.status) == (
+        provider, "bm", STEM, editor.id, TakeStatus.PENDING,
+    )  # fmt: skip
+    assert take.recording_key == (TW_SID if provider == "twilio" else take.recording_key) and take.url == url
+    phone.final()
+    assert not (audio / "bm" / f"{STEM}.wav").exists()  # never fetched in a webhook
+
+    # after the call: the fetch, from a fake recording server
+    with responses.RequestsMock() as server:
+        fetched = TW_RECORDING + ".wav" if provider == "twilio" else AT_RECORDING
+        server.get(fetched, body=tone(), content_type="audio/wav")
+        result = runner.invoke(args=["studio", "fetch"])
+        assert result.exit_code == 0, result.output
+        assert "stored 1, to retry 0, failed 0" in result.output
+        if provider == "twilio":  # with the account's credentials
+            assert server.calls[0].request.headers["Authorization"].startswith("Basic ")
+    db.session.expire_all()
+    take = db.session.scalars(select(StudioTake)).one()
+    recording = db.session.scalars(select(Recording)).one()
+    assert take.status == TakeStatus.STORED and take.recording_id == recording.id
+    assert (recording.lang, recording.stem, recording.source, recording.recorded_by) == (
+        "bm", STEM, RecordingSource.PHONE, editor.id,
+    )  # fmt: skip
+    assert (audio / "bm" / f"{STEM}.wav").is_file()
+
+    # the next Bambara call plays the new recording, and the fallback count stops growing
+    again = Phone(provider, client, w.CALLER, _sid(3, provider))
+    assert again.start() == _language_menu(again, f"{w.BASE}/audio/bm/{STEM}.wav")
+    assert [(stem, n) for _, stem, n, _ in fallback_counts("bm")] == [(STEM, 1)]

@@ -158,6 +158,8 @@ def step(
         if digits == "0":
             return _bye(state, own, Prompt("studio-bye"))
         return Out({**state, KEY: own}, (Prompt("invalid-key"), Prompt("studio-take-menu")), gather=CHOICE)
+    if node == "studio-end":  # a late request after the goodbye: nothing more
+        return Out(state)
     return _bye(state, own, Prompt("studio-bye"))  # a state we do not know: end politely
 
 

@@ -4,19 +4,23 @@ fetched after the call from a fake recording server (``responses``), and the nex
 
 from __future__ import annotations
 
+import logging
+from datetime import UTC, datetime
 from html import escape
 
 import pytest
 import responses
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from accounts.roles import Role
 from core.db import db
 from ivr.audio import fallback_counts, transliterate_for_tts
-from ivr.models import StudioTake, TakeStatus
+from ivr.models import CallSession, StudioTake, TakeStatus
 from ivr.prompts import prompt
-from studio.models import Recording, RecordingSource
-from studio.service import set_pin
+from ivr.studio_fetch import MAX_ATTEMPTS, fetch_pending
+from studio.models import AudioFallback, Recording, RecordingSource
+from studio.service import set_pin, studio_texts
 from tests import voice_support as w
 from tests.test_studio_service import tone
 
@@ -26,6 +30,7 @@ STEM = "prompts/language-menu"  # what a new listener hears first, in Bambara wi
 TW_RECORDING = f"https://api.twilio.com/2010-04-01/Accounts/{'AC' + '0' * 32}/Recordings/RE{'b' * 32}"
 TW_SID = "RE" + "b" * 32
 AT_RECORDING = "https://voice.africastalking.com/recordings/ATVId_7.mp3"
+NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 
 
 def P(key: str, lang: str = "fr", **params) -> str:
@@ -87,6 +92,14 @@ class Phone:
                 RecordingDuration="3", Digits="#",
             ))  # fmt: skip
         return _ok(self._at(f"?ev=record&t={t}", recordingUrl=AT_RECORDING))
+
+    def nothing(self) -> str:
+        """Nothing was recorded: Twilio follows the Redirect after <Record>; Africa's Talking posts no recording."""
+        t = self.turn
+        self.turn = t + 1
+        if self.provider == "twilio":
+            return _ok(self._twilio(f"?ev=timeout&t={t}", CallStatus="in-progress"))
+        return _ok(self._at(f"?ev=record&t={t}", recordingUrl=""))
 
     def final(self) -> str:
         if self.provider == "twilio":
@@ -221,3 +234,190 @@ def test_recorded_by_phone_then_played_to_the_next_bambara_caller(app, client, r
     again = Phone(provider, client, w.CALLER, _sid(3, provider))
     assert again.start() == _language_menu(again, f"{w.BASE}/audio/bm/{STEM}.wav")
     assert [(stem, n) for _, stem, n, _ in fallback_counts("bm")] == [(STEM, 1)]
+
+
+# --- each studio step, exact XML, both providers ------------------------------------------------------------
+
+
+def _needed(*stems: str) -> None:
+    """Callers heard these Bambara texts without their recording, the first most often."""
+    for n, stem in enumerate(stems):
+        db.session.add(AudioFallback(lang="bm", stem=stem, count=10 - n, first_at=NOW, last_at=NOW))
+    db.session.commit()
+
+
+def _item(phone: Phone, key: str) -> str:
+    return phone.say(P("studio-menu-text")) + phone.say(prompt(key).text("fr")) + phone.say(P("studio-after-beep"))
+
+
+def _choices(phone: Phone) -> str:
+    url = TW_RECORDING if phone.provider == "twilio" else AT_RECORDING
+    return phone.say(P("studio-take-intro")) + phone.play(url) + phone.say(P("studio-take-menu"))
+
+
+def _steps():
+    """(action, argument, expected answer from the phone) — after the right PIN, the goodbye prompt is most needed,
+    then the apology."""
+    return [
+        ("start", None, lambda p: p.gather(p.say(P("studio-welcome")), pin=True)),
+        ("key", PIN, lambda p: p.record(_item(p, "goodbye"))),
+        # nothing recorded (Twilio goes on to the Redirect; Africa's Talking posts an empty recordingUrl)
+        ("nothing", None, lambda p: p.record(p.say(P("studio-nothing")) + _item(p, "goodbye"))),
+        ("recorded", None, lambda p: p.gather(_choices(p))),
+        ("key", None, lambda p: p.gather(_choices(p))),  # silence: the take and the choices again
+        ("key", "7", lambda p: p.gather(p.say(P("invalid-key")) + p.say(P("studio-take-menu")))),
+        ("key", "2", lambda p: p.record(_item(p, "goodbye"))),  # again: the same text
+        ("recorded", None, lambda p: p.gather(_choices(p))),
+        ("key", "3", lambda p: p.record(_item(p, "sorry"))),  # passed over: the next text
+        ("recorded", None, lambda p: p.gather(_choices(p))),
+        ("key", "0", lambda p: p.hangup(p.say(P("studio-bye")))),
+    ]
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_each_studio_step_answers_the_exact_xml(app, client, audio, editor, provider):
+    _needed("prompts/goodbye", "prompts/sorry")
+    phone = Phone(provider, client, EDITOR, _sid(5, provider))
+    for n, (action, arg, expected) in enumerate(_steps()):
+        if action == "start":
+            answer = phone.start()
+        elif action == "key":
+            answer = phone.key(arg)
+        elif action == "recorded":
+            answer = phone.recorded()
+        else:
+            answer = phone.nothing()
+        assert answer == expected(phone), f"step {n}: {action} {arg}"
+    assert db.session.scalar(select(func.count()).select_from(StudioTake)) == 0  # nothing kept
+    session = db.session.scalars(select(CallSession)).one()
+    assert [label for _, label in session.path][:1] == ["studio"]
+    assert phone.final() is not None
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_wrong_pin_is_said_and_three_end_the_call(app, client, audio, editor, provider, caplog):
+    caplog.set_level(logging.DEBUG)
+    phone = Phone(provider, client, EDITOR, _sid(6, provider))
+    welcome = phone.start()
+    wrong = lambda: phone.gather(phone.say(P("studio-pin-wrong")) + phone.say(P("studio-welcome")), pin=True)  # noqa: E731
+    assert welcome == phone.gather(phone.say(P("studio-welcome")), pin=True)
+    assert phone.key("9999") == wrong()
+    assert phone.key("13579") == wrong()
+    assert phone.key("8642") == phone.hangup(phone.say(P("studio-pin-wrong")) + phone.say(P("goodbye")))
+    empty = w.TWIML_EMPTY if provider == "twilio" else w.AT_EMPTY
+    assert phone.key(PIN) == empty  # the call is over: a late request changes nothing
+    for pin in ("9999", "13579", "8642", PIN):
+        assert pin not in caplog.text  # never logged
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_hash_alone_goes_on_to_the_listener_line(app, client, audio, editor, provider):
+    phone = Phone(provider, client, EDITOR, _sid(7, provider))
+    phone.start()
+    assert phone.key(None if provider == "africastalking" else "") == _language_menu(phone, None)
+    assert phone.key("2") == phone.gather(phone.say(P("language-set")) + phone.say(P("menu-main")), timeout="6")
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize("who", ["listener", "editor without PIN", "viewer with a PIN", "inactive editor"])
+def test_other_callers_hear_the_line_unchanged(app, client, audio, make_user, provider, who):
+    if who != "listener":
+        user = make_user(Role.VIEWER if who.startswith("viewer") else Role.EDITOR, phone=EDITOR)
+        if who in ("viewer with a PIN", "inactive editor"):
+            set_pin(user, PIN)
+        user.active = who != "inactive editor"
+        db.session.commit()
+    phone = Phone(provider, client, EDITOR, _sid(8, provider))
+    assert phone.start() == _language_menu(phone, None)
+
+
+def test_the_studio_is_not_offered_on_the_simulator(app, client, audio, editor):
+    answer = client.post("/simulator/voice", json={"action": "dial", "phone": EDITOR})
+    assert answer.status_code == 200
+    assert answer.get_json()["node"] == "language"
+
+
+def test_a_lesson_text_says_where_it_is(app, client, audio, editor, catalog):
+    lesson = catalog.course("child-labour").lesson("what-is-child-labour")
+    stem = lesson.items[0].body.audio["bm"]
+    _needed(stem)
+    phone = Phone("twilio", client, EDITOR, _sid(9, "twilio"))
+    phone.start()
+    texts = [t.stem for t in studio_texts(catalog) if t.lesson_id == "what-is-child-labour"]
+    where = (
+        phone.say(P("studio-lesson")) + phone.say(lesson.title.text("fr"))
+        + phone.say(P("studio-piece", piece=texts.index(stem) + 1))
+    )  # fmt: skip
+    assert texts.index(stem) + 1 >= 2  # the lesson's title comes first
+    guide = phone.say(lesson.items[0].body.text("fr"))
+    assert phone.key(PIN) == phone.record(where + guide + phone.say(P("studio-after-beep")))
+
+
+# --- the fetch --------------------------------------------------------------------------------------------------
+
+
+def _pending_take(editor, provider: str = "twilio", stem: str = STEM) -> StudioTake:
+    take = StudioTake(
+        provider=provider, recording_key=TW_SID, url=TW_RECORDING if provider == "twilio" else AT_RECORDING,
+        lang="bm", stem=stem, user_id=editor.id, created_at=NOW, updated_at=NOW,
+    )  # fmt: skip
+    db.session.add(take)
+    db.session.commit()
+    return take
+
+
+def test_a_failed_fetch_is_retried_up_to_a_cap_and_shown(app, runner, audio, editor):
+    take = _pending_take(editor)
+    with responses.RequestsMock() as server:
+        server.get(TW_RECORDING + ".wav", status=404)
+        for n in range(1, MAX_ATTEMPTS):
+            assert fetch_pending(NOW) == {"stored": 0, "retry": 1, "failed": 0}
+            db.session.refresh(take)
+            assert (take.status, take.attempts, take.error) == (TakeStatus.PENDING, n, "HTTP 404")
+        assert fetch_pending(NOW) == {"stored": 0, "retry": 0, "failed": 1}
+    db.session.refresh(take)
+    assert (take.status, take.attempts) == (TakeStatus.FAILED, MAX_ATTEMPTS)
+    assert fetch_pending(NOW) == {"stored": 0, "retry": 0, "failed": 0}  # not tried again
+    shown = runner.invoke(args=["studio", "takes"])
+    assert f"{take.id} failed bm {STEM} attempts={MAX_ATTEMPTS} HTTP 404" in shown.output
+    assert not (audio / "bm" / f"{STEM}.wav").exists()
+
+
+def test_a_take_fetched_late_is_stored_on_a_later_run(app, audio, editor):
+    take = _pending_take(editor, "africastalking")
+    with responses.RequestsMock() as server:
+        server.get(AT_RECORDING, status=503)
+        assert fetch_pending(NOW)["retry"] == 1
+    with responses.RequestsMock() as server:
+        server.get(AT_RECORDING, body=tone())
+        assert fetch_pending(NOW)["stored"] == 1
+    db.session.refresh(take)
+    assert take.status == TakeStatus.STORED and take.attempts == 2 and take.error == ""
+
+
+def test_an_unreadable_take_fails_at_once_with_the_reason(app, audio, editor):
+    take = _pending_take(editor)
+    with responses.RequestsMock() as server:
+        server.get(TW_RECORDING + ".wav", body=b"not audio at all")
+        assert fetch_pending(NOW) == {"stored": 0, "retry": 0, "failed": 1}
+    db.session.refresh(take)
+    assert take.status == TakeStatus.FAILED and take.error
+
+
+def test_the_same_provider_recording_is_kept_once(app, audio, editor):
+    _pending_take(editor)
+    db.session.add(StudioTake(
+        provider="twilio", recording_key=TW_SID, url=TW_RECORDING, lang="bm", stem=STEM, user_id=editor.id,
+    ))  # fmt: skip
+    with pytest.raises(IntegrityError):
+        db.session.commit()
+    db.session.rollback()
+
+
+def test_a_recording_url_outside_twilio_is_refused(app, client, audio, editor):
+    phone = Phone("twilio", client, EDITOR, _sid(10, "twilio"))
+    phone.start()
+    phone.key(PIN)
+    forged = phone._twilio(f"?ev=record&t={phone.turn}", RecordingUrl="https://evil.example.org/x", Digits="#")
+    assert forged.status_code == 200 and "<Record" not in forged.get_data(as_text=True)  # the apology
+    assert db.session.scalar(select(func.count()).select_from(StudioTake)) == 0

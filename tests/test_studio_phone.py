@@ -180,7 +180,7 @@ def _where_language_menu(phone: Phone) -> str:
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
-def test_recorded_by_phone_then_played_to_the_next_bambara_caller(app, client, runner, audio, editor, provider):
+def test_recorded_by_phone_then_played_to_the_next_bambara_caller(backend, app, client, runner, audio, editor, provider):
     # a new listener's first call: the Bambara language menu has no recording (a fallback, counted)
     listener = Phone(provider, client, w.CALLER, _sid(1, provider))
     assert listener.start() == _language_menu(listener, None)
@@ -275,7 +275,7 @@ def _steps():
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
-def test_each_studio_step_answers_the_exact_xml(app, client, audio, editor, provider):
+def test_each_studio_step_answers_the_exact_xml(backend, app, client, audio, editor, provider):
     _needed("prompts/goodbye", "prompts/sorry")
     phone = Phone(provider, client, EDITOR, _sid(5, provider))
     for n, (action, arg, expected) in enumerate(_steps()):
@@ -366,7 +366,7 @@ def _pending_take(editor, provider: str = "twilio", stem: str = STEM) -> StudioT
     return take
 
 
-def test_a_failed_fetch_is_retried_up_to_a_cap_and_shown(app, runner, audio, editor):
+def test_a_failed_fetch_is_retried_up_to_a_cap_and_shown(backend, app, runner, audio, editor):
     take = _pending_take(editor)
     with responses.RequestsMock() as server:
         server.get(TW_RECORDING + ".wav", status=404)
@@ -404,7 +404,7 @@ def test_an_unreadable_take_fails_at_once_with_the_reason(app, audio, editor):
     assert take.status == TakeStatus.FAILED and take.error
 
 
-def test_the_same_provider_recording_is_kept_once(app, audio, editor):
+def test_the_same_provider_recording_is_kept_once(backend, app, audio, editor):
     _pending_take(editor)
     db.session.add(StudioTake(
         provider="twilio", recording_key=TW_SID, url=TW_RECORDING, lang="bm", stem=STEM, user_id=editor.id,

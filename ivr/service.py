@@ -80,6 +80,7 @@ def handle(event: CallEvent, now: datetime) -> VoiceTurn:
         and not state.get("node")
         and settings.missed_call_reject
         and settings.missed_call_callback
+        and not studio.offered(session)  # an editor calling the studio is answered, not called back
         and (schedule_callback(listener, session, now, settings) is not None or callback_pending(listener.phone))
     ):
         _set_status(session, CallStatus.REJECTED, "", now)

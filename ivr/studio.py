@@ -28,6 +28,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
+from accounts.models import User
 from content.catalog import get_catalog
 from content.model import Localized
 from core.db import db
@@ -234,17 +235,17 @@ def _next_item(skipped: list[str], stem: str | None = None) -> Item | None:
     return None
 
 
+def offered(session: CallSession) -> User | None:
+    """Who may enter the studio on this call: an inbound call (not on the simulator) from a studio user's number."""
+    if session.direction != Direction.INBOUND or session.provider in NO_STUDIO_PROVIDERS or not session.phone:
+        return None
+    return studio_user(session.phone)
+
+
 def answer(session: CallSession, state: dict[str, Any], event: CallEvent, now: datetime) -> Out | None:
     """The studio's answer, or None when this call is not (or no longer) in the studio."""
     if isinstance(event, CallStarted):
-        if (
-            session.direction != Direction.INBOUND
-            or state.get("node")
-            or session.provider in NO_STUDIO_PROVIDERS
-            or not session.phone
-        ):
-            return None
-        user = studio_user(session.phone)
+        user = offered(session) if not state.get("node") else None
         if user is None:
             return None
         log.info("call %s from %s: studio offered", session.id, mask_phone(session.phone))

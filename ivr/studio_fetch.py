@@ -58,7 +58,15 @@ def fetch_pending(now: datetime | None = None, *, limit: int = BATCH) -> dict[st
             texts = {t.stem: t for t in recordable_texts()}
         take.attempts += 1
         take.updated_at = now
-        outcome = _fetch_one(take, texts, settings, now)
+        try:
+            outcome = _fetch_one(take, texts, settings, now)
+        except Exception as exc:  # a surprise (the disk, the database): this take waits, the others go on
+            db.session.rollback()
+            log.exception("studio take %s: fetch failed", take_id)
+            take = db.session.get(StudioTake, take_id)
+            take.attempts += 1
+            take.updated_at = now
+            outcome = _fail(take, f"error: {exc.__class__.__name__}", final=take.attempts >= MAX_ATTEMPTS)
         counts[outcome] += 1
         db.session.commit()
     return counts

@@ -180,7 +180,9 @@ def _where_language_menu(phone: Phone) -> str:
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
-def test_recorded_by_phone_then_played_to_the_next_bambara_caller(backend, app, client, runner, audio, editor, provider):
+def test_recorded_by_phone_then_played_to_the_next_bambara_caller(
+    backend, app, client, runner, audio, editor, provider
+):
     # a new listener's first call: the Bambara language menu has no recording (a fallback, counted)
     listener = Phone(provider, client, w.CALLER, _sid(1, provider))
     assert listener.start() == _language_menu(listener, None)
@@ -421,3 +423,50 @@ def test_a_recording_url_outside_twilio_is_refused(app, client, audio, editor):
     forged = phone._twilio(f"?ev=record&t={phone.turn}", RecordingUrl="https://evil.example.org/x", Digits="#")
     assert forged.status_code == 200 and "<Record" not in forged.get_data(as_text=True)  # the apology
     assert db.session.scalar(select(func.count()).select_from(StudioTake)) == 0
+
+
+def test_a_surprise_while_storing_leaves_the_take_to_retry_and_the_others_go_on(app, audio, editor, monkeypatch):
+    import ivr.studio_fetch
+
+    first = _pending_take(editor)
+    second = StudioTake(
+        provider="africastalking", recording_key="k2", url=AT_RECORDING, lang="bm", stem="prompts/goodbye",
+        user_id=editor.id, created_at=NOW, updated_at=NOW,
+    )  # fmt: skip
+    db.session.add(second)
+    db.session.commit()
+    real_store = ivr.studio_fetch.store
+
+    def store(lang, stem, data, **kwargs):
+        if stem == STEM:
+            raise OSError("disk full")
+        return real_store(lang, stem, data, **kwargs)
+
+    monkeypatch.setattr(ivr.studio_fetch, "store", store)
+    with responses.RequestsMock() as server:
+        server.get(TW_RECORDING + ".wav", body=tone())
+        server.get(AT_RECORDING, body=tone())
+        assert fetch_pending(NOW) == {"stored": 1, "retry": 1, "failed": 0}
+    db.session.expire_all()
+    assert (first.status, first.attempts, first.error) == (TakeStatus.PENDING, 1, "error: OSError")
+    assert second.status == TakeStatus.STORED
+
+
+def test_an_editor_is_answered_even_when_the_line_rejects_to_call_back(database_url, tmp_path):
+    from accounts import service as accounts
+    from tests.conftest import make_app
+
+    app = make_app(database_url, KALANSO_MISSED_CALL_REJECT="true")
+    with app.app_context():
+        app.config["KALANSO_AUDIO_DIR"] = tmp_path
+        user, _ = accounts.create_user(
+            "ed@example.org", Role.EDITOR, NOW, password="a long pass phrase 42", phone=EDITOR
+        )
+        set_pin(user, PIN)
+        db.session.commit()
+        client = app.test_client()
+        phone = Phone("twilio", client, EDITOR, _sid(11, "twilio"))
+        assert phone.start() == phone.gather(phone.say(P("studio-welcome")), pin=True)
+        listener = Phone("twilio", client, w.CALLER, _sid(12, "twilio"))
+        assert "<Reject" in listener.start()  # a listener is still declined and called back
+        db.session.remove()

@@ -14,7 +14,7 @@ scheduler's job (``ivr.studio_fetch``) fetches it from the provider after the ca
 recording, which callers hear from their next call.
 
 ``step`` is the pure flow (state in ``CallSession.state``, our events in); ``answer`` is its service for
-``ivr.service.handle``. Not offered on the local simulator (it cannot record yet).
+``ivr.service.handle``. On the local simulator the page records with the browser's microphone.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ SILENCES = 3  # silences (or empty takes) in a row before the studio says goodby
 PIN = Gather(num_digits=9, timeout_seconds=10, finish_on_key="#")
 CHOICE = Gather(num_digits=1, timeout_seconds=8)
 RECORD = Record(max_seconds=120, finish_on_key="#", silence_seconds=10)
-NO_STUDIO_PROVIDERS = ("local",)  # the simulator cannot record yet
+NO_STUDIO_PROVIDERS: tuple[str, ...] = ()  # every provider records (the simulator with the page's microphone)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from ivr.models import StudioTake, TakeStatus
 from ivr.studio import recordable_texts
 from providers.africastalking import voice as at
 from providers.base import ProviderError
+from providers.local import voice as local
 from providers.twilio import voice as twilio
 from studio.audio import AudioRefused
 from studio.models import RecordingSource
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
 BATCH = 20
-FETCHERS = {twilio.NAME: twilio.fetch_recording, at.NAME: at.fetch_recording}
+FETCHERS = {twilio.NAME: twilio.fetch_recording, at.NAME: at.fetch_recording, local.NAME: local.fetch_recording}
 
 
 def fetch_pending(now: datetime | None = None, *, limit: int = BATCH) -> dict[str, int]:

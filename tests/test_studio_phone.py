@@ -333,10 +333,37 @@ def test_other_callers_hear_the_line_unchanged(app, client, audio, make_user, pr
     assert phone.start() == _language_menu(phone, None)
 
 
-def test_the_studio_is_not_offered_on_the_simulator(app, client, audio, editor):
-    answer = client.post("/simulator/voice", json={"action": "dial", "phone": EDITOR})
-    assert answer.status_code == 200
-    assert answer.get_json()["node"] == "language"
+def test_the_simulator_records_with_the_page_microphone(app, client, audio, editor, tmp_path):
+    app.instance_path = str(tmp_path / "instance")
+    _needed("prompts/goodbye")
+    sim = lambda **body: client.post("/simulator/voice", json={"phone": EDITOR, **body}).get_json()  # noqa: E731
+    turn = sim(action="dial")
+    assert (turn["node"], turn["listen"], turn["ended"]) == ("studio-pin", True, False)
+    assert [line["text"] for line in turn["lines"]] == [P("studio-welcome")]
+    call = turn["call"]
+    turn = sim(action="key", digits=PIN, call=call, turn=turn["turn"])
+    assert (turn["node"], turn["listen"], turn["ended"]) == ("studio-record", False, False)
+    assert turn["record"] == {"max_seconds": 120, "finish_on_key": "#"}
+    assert [line["text"] for line in turn["lines"]][-2:] == [prompt("goodbye").text("fr"), P("studio-after-beep")]
+    upload = client.post("/simulator/takes", data=tone(), content_type="audio/wav")
+    take = upload.get_json()["take"]
+    with client.get(f"/simulator/takes/{take}") as played:
+        assert (played.data, played.mimetype) == (tone(), "audio/wav")
+    turn = sim(action="recorded", take=take, call=call, turn=turn["turn"])
+    assert turn["node"] == "studio-take"
+    assert [line["audio_url"] for line in turn["lines"]][1] == f"/simulator/takes/{take}"  # played from the page
+    turn = sim(action="key", digits="1", call=call, turn=turn["turn"])
+    assert turn["lines"][0]["text"] == P("studio-kept")
+    assert fetch_pending(NOW) == {"stored": 1, "retry": 0, "failed": 0}
+    recording = db.session.scalars(select(Recording)).one()
+    assert (recording.stem, recording.source, recording.recorded_by) == (
+        "prompts/goodbye",
+        RecordingSource.PHONE,
+        editor.id,
+    )
+    assert client.post("/simulator/takes", data=b"").status_code == 400
+    assert client.get("/simulator/takes/../../etc/passwd").status_code == 404
+    assert sim(action="recorded", take="../x", call=call, turn=turn["turn"])["node"] == "sorry"
 
 
 def test_a_lesson_text_says_where_it_is(app, client, audio, editor, catalog):

@@ -142,6 +142,8 @@ def render(turn: VoiceTurn, event: CallEvent | None, *, audio_base: str | None =
         ],
         "listen": turn.gather is not None,
         "timeout_seconds": turn.gather.timeout_seconds if turn.gather else None,
+        "num_digits": turn.gather.num_digits if turn.gather else None,  # more than 1: keys are typed, then sent
+        "finish_on_key": turn.gather.finish_on_key if turn.gather else "",  # "#": ends what was typed
         "record": None
         if turn.record is None
         else {

@@ -292,7 +292,7 @@ def turn(out: Out, session_id: int, answered: int, now: datetime) -> VoiceTurn:
     say: list[Utterance] = []
     for line in out.lines:
         if isinstance(line, Take):
-            say.append(Utterance(text="(enregistrement)", lang=LANG, stem="", audio_url=line.url))
+            say.append(Utterance(text="(lecture de votre enregistrement)", lang=LANG, stem="", audio_url=line.url))
         else:
             say.append(utterance(line, SPOKEN, count=False, now=now))
     waits = out.gather is not None or out.record

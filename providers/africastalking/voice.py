@@ -2,7 +2,8 @@
 
 One callback URL per number, ``POST /ivr/at/<AT_CALLBACK_SECRET>/voice``, receives the first
 request of every call (inbound, and outbound with ``direction=Outbound``), the ``<GetDigits>``
-callbacks (``?ev=digits``), the ``<Redirect>`` that follows a GetDigits with no key
+callbacks (``?ev=digits``), the phone studio's partial ``<Record>`` callback (``?ev=record``, with
+``recordingUrl``), the ``<Redirect>`` that follows a GetDigits with no key
 (``?ev=timeout``: AT sends nothing on a timeout, it moves to the next action), both with ``&t=<turn>``
 (the number of the request they answer: a retried request is recognised), and the final
 ``isActive=0`` notification with duration and cost (answered with an empty ``<Response/>``).

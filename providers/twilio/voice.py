@@ -1,7 +1,8 @@
 """Twilio voice: parse webhooks into our events, render TwiML, place calls (signatures: ``signature.py``).
 
 Webhooks: ``POST /ivr/twilio/voice`` (the first request of every call, inbound or outbound, and
-every ``<Gather>`` action: ``?ev=gather``; the ``<Redirect>`` after a Gather: ``?ev=timeout``; both carry
+every ``<Gather>`` action: ``?ev=gather``; the phone studio's ``<Record>`` action: ``?ev=record``; the
+``<Redirect>`` after a Gather or a Record: ``?ev=timeout``; all carry
 ``&t=<turn>``, the number of the request they answer, so that a retried request is recognised) and
 ``POST /ivr/twilio/status`` (status callbacks). ``<Gather actionOnEmptyResult="true">`` makes a
 timeout reach us; the ``<Redirect>`` after it is a second net should it ever fall through.

@@ -72,7 +72,7 @@ def take_upload():
     if (request.content_length or 0) > local.MAX_TAKE_BYTES:
         return jsonify(error="Enregistrement trop long."), 413
     try:
-        take = local.save_take(request.get_data(cache=False))
+        take = local.save_take(request.stream.read(local.MAX_TAKE_BYTES + 1))
     except ValueError:
         return jsonify(error="Enregistrement vide ou trop long."), 400
     return jsonify(take=take)

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from accounts.models import User
@@ -38,7 +39,7 @@ from core.vocabulary import Direction
 from core.voice import Gather, Record, Utterance, VoiceTurn
 from ivr.audio import utterance
 from ivr.menu import Prompt, Said
-from ivr.models import CallSession, StudioTake
+from ivr.models import CallSession, StudioTake, TakeStatus
 from ivr.prompts import is_template, load_prompts
 from studio.service import StudioText, check_pin, most_needed, studio_texts, studio_user
 
@@ -147,6 +148,7 @@ def step(
         if digits == "1" and take.get("url"):
             keep = Keep(take["url"], take.get("id") or "", take.get("duration"), take.get("stem") or "")
             own.pop("take", None)
+            own["skipped"] = [*own.get("skipped", []), keep.stem]  # kept: not offered again on this call
             out = _next({**state, KEY: own}, own, (Prompt("studio-kept"),), next_item)
             return Out(out.state, out.lines, out.gather, out.record, keep, nodes=out.nodes)
         if digits == "2":
@@ -229,8 +231,13 @@ def _next_item(skipped: list[str], stem: str | None = None) -> Item | None:
     if stem:  # the same text again
         found = next((t for t in texts if t.stem == stem), None)
         return _item(found, texts) if found is not None else None
+    waiting = set(  # kept on an earlier call, not fetched yet
+        db.session.scalars(
+            select(StudioTake.stem).where(StudioTake.lang == LANG, StudioTake.status == TakeStatus.PENDING)
+        )
+    )
     for text in most_needed(texts, LANG):
-        if text.stem not in skipped:
+        if text.stem not in skipped and text.stem not in waiting:
             return _item(text, texts)
     return None
 

@@ -206,6 +206,7 @@ def test_recorded_by_phone_then_played_to_the_next_bambara_caller(
     answer = phone.key("1")  # keep: saved for fetching, then the next text
     assert answer.startswith(phone.record("")[:20]) and phone.say(P("studio-kept")) in answer
     assert "ev=record" in answer
+    assert escape(prompt("language-menu").text("fr"), quote=False) not in answer  # the next text, not the kept one
     assert phone.key("1", turn=kept_at) == answer  # the provider retries the keep: same answer, kept once
     take = db.session.scalars(select(StudioTake)).one()
     assert (take.provider, take.lang, take.stem, take.user_id, take.status) == (
@@ -500,3 +501,11 @@ def test_an_editor_is_answered_even_when_the_line_rejects_to_call_back(database_
         listener = Phone("twilio", client, w.CALLER, _sid(12, "twilio"))
         assert "<Reject" in listener.start()  # a listener is still declined and called back
         db.session.remove()
+
+
+def test_a_text_kept_on_an_earlier_call_is_not_offered_until_fetched(app, client, audio, editor):
+    _needed("prompts/goodbye", "prompts/sorry")
+    _pending_take(editor, stem="prompts/goodbye")
+    phone = Phone("twilio", client, EDITOR, _sid(13, "twilio"))
+    phone.start()
+    assert phone.key(PIN) == phone.record(_item(phone, "sorry"))

@@ -96,6 +96,9 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     app.register_blueprint(simulator_bp)
     if "call" not in simulate_cli.commands:
         simulate_cli.add_command(call_command)
+    from ivr.studio_fetch import studio_cli
+
+    app.cli.add_command(studio_cli)
     import dashboard
     from commands.users import users_cli
 

@@ -17,11 +17,13 @@ from flask import Flask
 
 from campaigns.jobs import dispatch_job, expand_job
 from ivr.callbacks import dispatch_due_callbacks
+from ivr.studio_fetch import fetch_job as studio_fetch_job
 
 JOBS: list[tuple[str, Callable[[Flask], object], int]] = [
     ("campaigns-expand", expand_job, 30),
     ("campaigns-dispatch", dispatch_job, 2),
     ("missed-call-callbacks", dispatch_due_callbacks, 5),
+    ("studio-fetch", studio_fetch_job, 30),  # takes kept in the phone studio, fetched from the provider
 ]
 """(job id, function taking the app, interval in seconds)."""
 

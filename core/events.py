@@ -1,7 +1,8 @@
 """Provider-neutral inbound events: what a provider module parses a webhook into.
 
 SMS: ``IncomingSms`` (a text a listener sent) and ``DeliveryReport`` (what became of one we sent).
-Voice: ``CallStarted``, ``KeysPressed``, ``NoKeys`` and ``CallUpdate``, each about one ``CallRef``.
+Voice: ``CallStarted``, ``KeysPressed``, ``NoKeys``, ``Recorded`` (the phone studio) and ``CallUpdate``, each
+about one ``CallRef``.
 """
 
 from __future__ import annotations
@@ -69,6 +70,17 @@ class NoKeys:
 
 
 @dataclass(frozen=True)
+class Recorded:
+    """A ``<Record>`` ended: where the provider keeps the recording (``url`` "" when nothing was recorded)."""
+
+    call: CallRef
+    url: str
+    recording_id: str = ""  # the provider's id of the recording (Twilio RecordingSid), "" when it has none
+    duration_seconds: int | None = None
+    hung_up: bool = False  # the caller hung up while recording
+
+
+@dataclass(frozen=True)
 class CallUpdate:
     """A status report: progress (ringing, answered) or the final status, with duration and cost."""
 
@@ -80,4 +92,4 @@ class CallUpdate:
     currency: str = ""
 
 
-CallEvent = CallStarted | KeysPressed | NoKeys | CallUpdate
+CallEvent = CallStarted | KeysPressed | NoKeys | Recorded | CallUpdate

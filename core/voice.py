@@ -22,6 +22,16 @@ class Utterance:
 class Gather:
     num_digits: int = 1
     timeout_seconds: int = 6
+    finish_on_key: str = ""  # "#": the caller ends a longer entry (a PIN) with the hash key
+
+
+@dataclass(frozen=True)
+class Record:
+    """Record the caller after a beep (the phone studio): until ``finish_on_key`` or ``max_seconds``."""
+
+    max_seconds: int = 120
+    finish_on_key: str = "#"
+    silence_seconds: int = 10  # Twilio: stop after this much silence
 
 
 @dataclass(frozen=True)
@@ -32,7 +42,8 @@ class VoiceTurn:
     session_id: int | None = None
     node: str = ""  # the menu node the caller is at (for the simulator)
     turn: int | None = None  # the number of the next request, echoed back by the provider (idempotency)
+    record: Record | None = None  # after saying, record the caller (then the provider posts the recording's URL)
 
     @property
     def hangup(self) -> bool:
-        return self.gather is None
+        return self.gather is None and self.record is None

@@ -112,3 +112,37 @@ class MissedCallCallback(db.Model):
         Index("ix_missed_call_callbacks_status_due", "status", "due_at"),
         Index("ix_missed_call_callbacks_phone_due", "phone", "due_at"),
     )
+
+
+class TakeStatus(enum.StrEnum):
+    PENDING = "pending"  # kept on the phone: waiting to be fetched from the provider
+    STORED = "stored"  # fetched and stored as the text's recording (``recording_id``)
+    FAILED = "failed"  # could not be fetched after ``MAX_ATTEMPTS`` tries (``error`` says why)
+
+
+class StudioTake(db.Model):
+    """A take an editor kept in the phone studio, waiting to be fetched from the provider's storage (never in a
+    webhook: ``ivr.studio_fetch``). One row per provider recording: a retried webhook cannot keep it twice."""
+
+    __tablename__ = "studio_takes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider: Mapped[str] = mapped_column(String(20))
+    recording_key: Mapped[str] = mapped_column(String(64))  # Twilio RecordingSid, else a hash of the URL
+    url: Mapped[str] = mapped_column(String(300))
+    lang: Mapped[str] = mapped_column(String(2))
+    stem: Mapped[str] = mapped_column(String(200))
+    user_id: Mapped[int] = mapped_column()  # the recorder (accounts' user id, no foreign key)
+    call_session_id: Mapped[int | None] = mapped_column()
+    duration_seconds: Mapped[int | None] = mapped_column()
+    status: Mapped[TakeStatus] = mapped_column(str_enum(TakeStatus, "studio_take_status"), default=TakeStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str] = mapped_column(String(300), default="")
+    recording_id: Mapped[int | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("provider", "recording_key"),
+        Index("ix_studio_takes_status", "status", "updated_at"),
+    )

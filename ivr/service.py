@@ -26,13 +26,13 @@ from sqlalchemy.exc import IntegrityError
 
 from content.catalog import get_catalog
 from core.db import db
-from core.events import CallEvent, CallRef, CallStarted, CallUpdate, KeysPressed, NoKeys
+from core.events import CallEvent, CallRef, CallStarted, CallUpdate, KeysPressed, NoKeys, Recorded
 from core.phones import InvalidPhone, mask_phone, normalize_phone
 from core.signals import call_finished
 from core.vocabulary import CallStatus, Channel, Direction
-from core.voice import Gather, Utterance, VoiceTurn
+from core.voice import Gather, Record, Utterance, VoiceTurn
 from engine import HangUp
-from ivr import menu
+from ivr import menu, studio
 from ivr.audio import utterance, utterances
 from ivr.callbacks import callback_pending, schedule_callback
 from ivr.models import CallSession, bounded_path
@@ -80,6 +80,7 @@ def handle(event: CallEvent, now: datetime) -> VoiceTurn:
         and not state.get("node")
         and settings.missed_call_reject
         and settings.missed_call_callback
+        and not studio.offered(session)  # an editor calling the studio is answered, not called back
         and (schedule_callback(listener, session, now, settings) is not None or callback_pending(listener.phone))
     ):
         _set_status(session, CallStatus.REJECTED, "", now)
@@ -90,13 +91,19 @@ def handle(event: CallEvent, now: datetime) -> VoiceTurn:
         call_finished.send(session, now=now)
         return turn
 
+    studio_out = studio.answer(session, state, event, now)  # an editor's call: the phone studio (ivr/studio.py)
+    if studio_out is not None and not studio_out.to_line:
+        return _studio_turn(session, studio_out, answered, event.call, now)
+    if studio_out is not None:  # the editor chose the listener line: it begins
+        state, event = studio_out.state, CallStarted(event.call)
+
     ctx = context(listener)
     if isinstance(event, CallStarted):
         step = menu.begin(state, ctx)
     elif isinstance(event, KeysPressed):
         step = menu.press(state, ctx, event.digits)
     else:
-        assert isinstance(event, NoKeys)
+        assert isinstance(event, NoKeys | Recorded)
         step = menu.silence(state, ctx)
     step = _apply(step, listener, ctx, now)
 
@@ -113,6 +120,17 @@ def handle(event: CallEvent, now: datetime) -> VoiceTurn:
         turn=answered + 1 if step.listen else None,
     )
     _remember(session, step.state, answered, event.call, turn)
+    db.session.flush()
+    return turn
+
+
+def _studio_turn(session: CallSession, out: studio.Out, answered: int, call: CallRef, now: datetime) -> VoiceTurn:
+    if session.status in (CallStatus.QUEUED, CallStatus.RINGING):
+        _set_status(session, CallStatus.IN_PROGRESS, session.provider_status, now)
+    _visit(session, now, *out.nodes)
+    session.updated_at = now
+    turn = studio.turn(out, session.id, answered, now)
+    _remember(session, out.state, answered, call, turn)
     db.session.flush()
     return turn
 
@@ -147,6 +165,11 @@ def turn_to_json(turn: VoiceTurn) -> dict:
         ],
         "gather": None if turn.gather is None else {
             "num_digits": turn.gather.num_digits, "timeout_seconds": turn.gather.timeout_seconds,
+            "finish_on_key": turn.gather.finish_on_key,
+        },
+        "record": None if turn.record is None else {
+            "max_seconds": turn.record.max_seconds, "finish_on_key": turn.record.finish_on_key,
+            "silence_seconds": turn.record.silence_seconds,
         },
         "reject": turn.reject,
         "session_id": turn.session_id,
@@ -157,10 +180,11 @@ def turn_to_json(turn: VoiceTurn) -> dict:
 
 def turn_from_json(data: dict) -> VoiceTurn:
     gather = Gather(**data["gather"]) if data.get("gather") else None
+    record = Record(**data["record"]) if data.get("record") else None
     say = tuple(Utterance(**u) for u in data.get("say", ()))
     return VoiceTurn(
         say=say, gather=gather, reject=data.get("reject", False), session_id=data.get("session_id"),
-        node=data.get("node", ""), turn=data.get("turn"),
+        node=data.get("node", ""), turn=data.get("turn"), record=record,
     )  # fmt: skip
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, abort, current_app, jsonify, render_template, request
+from flask import Blueprint, abort, current_app, jsonify, render_template, request, send_file
 from sqlalchemy import select
 
 from core.clock import utcnow
@@ -42,6 +42,10 @@ STATUS_WORDS = {
     "sorry": "problème technique",
     "rejected": "appel refusé, rappel gratuit",
     "status": "appel terminé",  # the answer to a final status
+    "studio-pin": "studio : code",
+    "studio-record": "studio : enregistrement",
+    "studio-take": "studio : écoute de la prise",
+    "studio-end": "studio : fin",
 }
 IN_CALL = "en ligne"  # a node with no word of its own
 NUMBER_ACTIONS = ("dial", "missed")  # the actions that start from the number typed in the page
@@ -60,6 +64,29 @@ def _only_when_enabled():
 @bp.get("/simulator")
 def page():
     return render_template("simulator/index.html", settings=current_app.config["KALANSO"])
+
+
+@bp.post(local.TAKES_PATH)
+def take_upload():
+    """The page's microphone recording (the phone studio's ``<Record>``): its id, for the ``recorded`` action."""
+    if (request.content_length or 0) > local.MAX_TAKE_BYTES:
+        return jsonify(error="Enregistrement trop long."), 413
+    try:
+        take = local.save_take(request.stream.read(local.MAX_TAKE_BYTES + 1))
+    except ValueError:
+        return jsonify(error="Enregistrement vide ou trop long."), 400
+    return jsonify(take=take)
+
+
+@bp.get(f"{local.TAKES_PATH}/<take>")
+def take_audio(take: str):
+    """A take played back, as a provider plays its recording URL."""
+    path = local.take_path(take)
+    if path is None:
+        abort(404)
+    head = path.read_bytes()[:4]
+    mimetype = "audio/wav" if head == b"RIFF" else "audio/ogg" if head == b"OggS" else "audio/webm"
+    return send_file(path, mimetype=mimetype)
 
 
 @bp.post("/simulator/voice")

@@ -450,7 +450,7 @@ def test_the_scheduler_runs_the_jobs_once(backend, app, runner, koutiala, catalo
     from campaigns.scheduler import build_scheduler
 
     assert {job.id for job in build_scheduler(app).get_jobs()} == {
-        "campaigns-expand", "campaigns-dispatch", "missed-call-callbacks",
+        "campaigns-expand", "campaigns-dispatch", "missed-call-callbacks", "studio-fetch",
     }  # fmt: skip
     ten = T0 + timedelta(hours=1)
     for module in (campaigns.jobs, campaigns.ports, ivr.callbacks):

@@ -39,6 +39,7 @@ TABLES = {
     "rate_buckets",
     "recordings",
     "text_reviews",
+    "studio_takes",
 }
 
 

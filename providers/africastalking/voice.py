@@ -2,7 +2,8 @@
 
 One callback URL per number, ``POST /ivr/at/<AT_CALLBACK_SECRET>/voice``, receives the first
 request of every call (inbound, and outbound with ``direction=Outbound``), the ``<GetDigits>``
-callbacks (``?ev=digits``), the ``<Redirect>`` that follows a GetDigits with no key
+callbacks (``?ev=digits``), the phone studio's partial ``<Record>`` callback (``?ev=record``, with
+``recordingUrl``), the ``<Redirect>`` that follows a GetDigits with no key
 (``?ev=timeout``: AT sends nothing on a timeout, it moves to the next action), both with ``&t=<turn>``
 (the number of the request they answer: a retried request is recognised), and the final
 ``isActive=0`` notification with duration and cost (answered with an empty ``<Response/>``).
@@ -24,7 +25,7 @@ from africastalking.Service import AfricasTalkingException
 from flask import Request
 
 from core.config import Settings
-from core.events import CallEvent, CallRef, CallStarted, CallUpdate, KeysPressed, NoKeys
+from core.events import CallEvent, CallRef, CallStarted, CallUpdate, KeysPressed, NoKeys, Recorded
 from core.vocabulary import CallStatus, Direction
 from core.voice import VoiceTurn
 from providers import fields
@@ -96,6 +97,11 @@ def parse(request: Request) -> CallEvent:
         raise ValueError(f"isActive must be 0 or 1, got {fields.shown(active)}")
     digits = fields.digits(form.get("dtmfDigits"), "dtmfDigits")
     ev = request.args.get("ev", "")
+    if ev == "record":  # after a partial <Record>: ``recordingUrl``, "" when nothing was recorded
+        url = fields.text(form.get("recordingUrl")).strip()
+        if url and (not url.startswith("https://") or len(url) > 300 or any(c.isspace() for c in url)):
+            raise ValueError(f"recordingUrl {fields.shown(url)}")
+        return Recorded(call, url)
     if digits:
         return KeysPressed(call, digits)
     if ev in ("digits", "timeout"):
@@ -131,6 +137,19 @@ def render(turn: VoiceTurn, settings: Settings) -> str:
     root = ET.Element("Response")
     if turn.reject:
         ET.SubElement(root, "Reject")
+    elif turn.record is not None:  # a partial Record: its callbackUrl receives ``recordingUrl``
+        url = settings.public_base_url + callback_path(settings)
+        turn_query = turn_param(turn.turn)
+        record = ET.SubElement(
+            root,
+            "Record",
+            finishOnKey=turn.record.finish_on_key,
+            maxLength=str(turn.record.max_seconds),
+            trimSilence="true",
+            playBeep="true",
+            callbackUrl=f"{url}?ev=record{turn_query}",
+        )
+        _speak_all(record, turn)
     elif turn.gather is not None:
         url = settings.public_base_url + callback_path(settings)
         turn_query = turn_param(turn.turn)
@@ -139,7 +158,7 @@ def render(turn: VoiceTurn, settings: Settings) -> str:
             "GetDigits",
             timeout=str(turn.gather.timeout_seconds),
             numDigits=str(turn.gather.num_digits),
-            finishOnKey="#",
+            finishOnKey=turn.gather.finish_on_key or "#",
             callbackUrl=f"{url}?ev=digits{turn_query}",
         )
         _speak_all(gather, turn)
@@ -158,6 +177,20 @@ def _speak_all(parent: ET.Element, turn: VoiceTurn) -> None:
         else:
             say = ET.SubElement(parent, "Say", voice=SAY_VOICE)
             say.text = utterance.tts_text or utterance.text
+
+
+def fetch_recording(url: str, settings: Settings) -> bytes:
+    """A recording Africa's Talking keeps at ``url`` (HTTPS; the SDK itself uses plain ``requests``).
+    ``ProviderError`` when it cannot be had now."""
+    if not url.startswith("https://"):
+        raise ProviderError("not an HTTPS recording address")
+    try:
+        answer = requests.get(url, timeout=(3.05, 30))
+    except requests.RequestException as exc:
+        raise ProviderError(f"unreachable: {exc.__class__.__name__}") from exc
+    if answer.status_code != 200:
+        raise ProviderError(f"HTTP {answer.status_code}")
+    return answer.content
 
 
 # --- outbound -------------------------------------------------------------------------------------

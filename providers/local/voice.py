@@ -11,24 +11,29 @@ back as JSON: the texts to show, the recordings to play, and whether to listen f
   final status a provider would report instead (``status`` = ``no-answer``, ``busy``, or ``declined``,
   which a provider reports as ``busy`` — Twilio: a callee who rejects the call gives ``busy``);
 - ``status`` = ``completed``: the final status a provider sends once the line itself ended the call
-  (goodbye after silences, opt-out, end of a campaign call).
+  (goodbye after silences, opt-out, end of a campaign call);
+- ``recorded`` with ``take`` (the phone studio): the page recorded the microphone when the turn asked to
+  (``record``), uploaded it (``POST /simulator/takes``: the take's id) and goes on like a provider's
+  ``<Record>`` action; ``take`` "" when nothing was recorded.
 
 Outbound calls are "placed" by queueing them for the simulator (``LocalDialer``).
 """
 
 from __future__ import annotations
 
+import re
 import uuid
+from pathlib import Path
 from typing import Any
 
 from flask import current_app
 
 from core.config import Settings
-from core.events import CallEvent, CallRef, CallStarted, CallUpdate, KeysPressed, NoKeys
+from core.events import CallEvent, CallRef, CallStarted, CallUpdate, KeysPressed, NoKeys, Recorded
 from core.vocabulary import CallStatus, Direction
 from core.voice import VoiceTurn
 from providers import fields
-from providers.base import CallPlaceResult, OutboundCall, parse_turn
+from providers.base import CallPlaceResult, OutboundCall, ProviderError, parse_turn
 
 NAME = "local"
 HANGUP_WORD = "hangup"
@@ -70,12 +75,54 @@ def parse(data: dict[str, Any]) -> CallEvent:
         return NoKeys(call)
     if action == "hangup":
         return CallUpdate(call, CallStatus.COMPLETED, HANGUP_WORD)
+    if action == "recorded":
+        take = str(data.get("take", "") or "")
+        if take and not TAKE_ID.match(take):
+            raise ValueError(f"unknown take {fields.shown(take)}")
+        url = f"{current_app.config['KALANSO'].public_base_url}{TAKES_PATH}/{take}" if take else ""
+        return Recorded(call, url, take)
     if action == "status":
         word = fields.word(str(data.get("status", "")), "status").lower()
         if word not in FINAL_STATUS:
             raise ValueError(f"unknown call status {fields.shown(word)}")
         return CallUpdate(call, FINAL_STATUS[word], word)
     raise ValueError(f"unknown action {fields.shown(action)}")
+
+
+TAKES_PATH = "/simulator/takes"
+TAKE_ID = re.compile(r"^[0-9a-f]{32}$")
+MAX_TAKE_BYTES = 8 * 1024 * 1024
+
+
+def takes_dir() -> Path:
+    """Where the simulator keeps the takes its page recorded (the provider's storage, here)."""
+    return Path(current_app.instance_path) / "simulator-takes"
+
+
+def take_path(take: str) -> Path | None:
+    if not TAKE_ID.match(take or ""):
+        return None
+    path = takes_dir() / take
+    return path if path.is_file() else None
+
+
+def save_take(data: bytes) -> str:
+    """Keep an uploaded take; its id."""
+    if not data or len(data) > MAX_TAKE_BYTES:
+        raise ValueError("empty or too big a take")
+    take = uuid.uuid4().hex
+    folder = takes_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / take).write_bytes(data)
+    return take
+
+
+def fetch_recording(url: str, settings: Settings) -> bytes:
+    """A take the simulator's page recorded (its id ends the URL)."""
+    path = take_path(url.rsplit("/", 1)[-1])
+    if path is None:
+        raise ProviderError("no such take")
+    return path.read_bytes()
 
 
 def new_call_id() -> str:
@@ -95,8 +142,16 @@ def render(turn: VoiceTurn, event: CallEvent | None, *, audio_base: str | None =
         ],
         "listen": turn.gather is not None,
         "timeout_seconds": turn.gather.timeout_seconds if turn.gather else None,
+        "num_digits": turn.gather.num_digits if turn.gather else None,  # more than 1: keys are typed, then sent
+        "finish_on_key": turn.gather.finish_on_key if turn.gather else "",  # "#": ends what was typed
+        "record": None
+        if turn.record is None
+        else {
+            "max_seconds": turn.record.max_seconds,
+            "finish_on_key": turn.record.finish_on_key,
+        },
         "rejected": turn.reject,
-        "ended": turn.gather is None,
+        "ended": turn.gather is None and turn.record is None,
         "turn": turn.turn,
     }
 

@@ -1,7 +1,8 @@
 """Twilio voice: parse webhooks into our events, render TwiML, place calls (signatures: ``signature.py``).
 
 Webhooks: ``POST /ivr/twilio/voice`` (the first request of every call, inbound or outbound, and
-every ``<Gather>`` action: ``?ev=gather``; the ``<Redirect>`` after a Gather: ``?ev=timeout``; both carry
+every ``<Gather>`` action: ``?ev=gather``; the phone studio's ``<Record>`` action: ``?ev=record``; the
+``<Redirect>`` after a Gather or a Record: ``?ev=timeout``; all carry
 ``&t=<turn>``, the number of the request they answer, so that a retried request is recognised) and
 ``POST /ivr/twilio/status`` (status callbacks). ``<Gather actionOnEmptyResult="true">`` makes a
 timeout reach us; the ``<Redirect>`` after it is a second net should it ever fall through.
@@ -15,11 +16,11 @@ from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.twiml.voice_response import VoiceResponse
 
 from core.config import Settings
-from core.events import CallEvent, CallRef, CallStarted, CallUpdate, KeysPressed, NoKeys
+from core.events import CallEvent, CallRef, CallStarted, CallUpdate, KeysPressed, NoKeys, Recorded
 from core.vocabulary import CallStatus, Direction
 from core.voice import Utterance, VoiceTurn
 from providers import fields
-from providers.base import CallPlaceResult, OutboundCall, never_reached, parse_turn, turn_param
+from providers.base import CallPlaceResult, OutboundCall, ProviderError, never_reached, parse_turn, turn_param
 from providers.twilio.client import twilio_client
 
 NAME = "twilio"
@@ -72,9 +73,25 @@ def parse_voice(request: Request) -> CallEvent:
         return KeysPressed(call, digits) if digits else NoKeys(call)
     if ev == "timeout":
         return NoKeys(call)
+    if ev == "record":
+        return parse_recorded(call, request.form)
     if not call.phone:
         raise ValueError("no caller number")
     return CallStarted(call)
+
+
+RECORDINGS = "https://api.twilio.com/"  # where Twilio keeps recordings: never fetch (with our credentials) elsewhere
+
+
+def parse_recorded(call: CallRef, form) -> Recorded:
+    """A ``<Record>`` action: ``RecordingUrl``, ``RecordingSid``, ``RecordingDuration``, ``Digits`` (the key that
+    ended it, or ``hangup``)."""
+    url = fields.text(form.get("RecordingUrl")).strip()
+    if url and (not url.startswith(RECORDINGS) or len(url) > 300 or any(c.isspace() for c in url)):
+        raise ValueError(f"RecordingUrl outside Twilio: {fields.shown(url)}")
+    sid = fields.ident(form.get("RecordingSid"), "RecordingSid")
+    ended = fields.word(form.get("Digits"), "Digits")
+    return Recorded(call, url, sid, fields.duration(form.get("RecordingDuration")), hung_up=ended == "hangup")
 
 
 def parse_status(request: Request) -> CallUpdate:
@@ -101,6 +118,22 @@ def render(turn: VoiceTurn, settings: Settings) -> str:
     if turn.reject:
         response.reject(reason="rejected")
         return str(response)
+    base = settings.public_base_url + VOICE_PATH
+    turn_query = turn_param(turn.turn)
+    if turn.record is not None:  # the phone studio: say, beep, record; the action receives the recording's URL
+        for utterance in turn.say:
+            _speak(response, utterance)
+        response.record(
+            action=f"{base}?ev=record{turn_query}",
+            method="POST",
+            max_length=turn.record.max_seconds,
+            finish_on_key=turn.record.finish_on_key,
+            timeout=turn.record.silence_seconds,
+            play_beep=True,
+            trim="trim-silence",
+        )
+        response.redirect(f"{base}?ev=timeout{turn_query}", method="POST")  # nothing recorded: Twilio goes on
+        return str(response)
     if not turn.say and turn.gather is None:
         return str(response)  # status callbacks: nothing to do
     if turn.gather is None:
@@ -108,21 +141,37 @@ def render(turn: VoiceTurn, settings: Settings) -> str:
             _speak(response, utterance)
         response.hangup()
         return str(response)
-    base = settings.public_base_url + VOICE_PATH
-    turn_query = turn_param(turn.turn)
     gather = response.gather(
         action=f"{base}?ev=gather{turn_query}",
         method="POST",
         input="dtmf",
         num_digits=turn.gather.num_digits,
         timeout=turn.gather.timeout_seconds,
-        finish_on_key="",
+        finish_on_key=turn.gather.finish_on_key,
         action_on_empty_result=True,
     )
     for utterance in turn.say:
         _speak(gather, utterance)
     response.redirect(f"{base}?ev=timeout{turn_query}", method="POST")
     return str(response)
+
+
+def fetch_recording(url: str, settings: Settings) -> bytes:
+    """A recording's WAV with the account's credentials, through the session of the SDK's HTTP client
+    (``TwilioHttpClient.request`` would hand the audio back decoded as text, and Twilio answers a recording
+    with a redirect to its storage). ``ProviderError`` if it cannot be had yet: a recording may take a moment
+    to become fetchable."""
+    if not url.startswith(RECORDINGS):
+        raise ProviderError("not a Twilio recording address")
+    http = twilio_client(settings).http_client
+    session = getattr(http, "session", None) or requests.Session()
+    try:
+        answer = session.get(url + ".wav", auth=(settings.twilio_account_sid, settings.twilio_auth_token), timeout=30)
+    except requests.RequestException as exc:
+        raise ProviderError(f"unreachable: {exc.__class__.__name__}") from exc
+    if answer.status_code != 200:
+        raise ProviderError(f"HTTP {answer.status_code}")
+    return answer.content
 
 
 # --- outbound -------------------------------------------------------------------------------------

@@ -478,6 +478,6 @@ def test_flask_dev_serves_the_app_with_the_scheduler_and_the_sender_in_the_backg
     monkeypatch.setattr(serving, "run_simple", fake_run_simple)
     result = runner.invoke(args=["dev", "--port", "5055"])
     assert result.exit_code == 0, result.output
-    assert "Scheduler (3 jobs) and sender running in the background" in result.output
+    assert "Scheduler (4 jobs) and sender running in the background" in result.output
     assert (seen["host"], seen["port"], seen["app"]) == ("127.0.0.1", 5055, app)
     assert seen["kwargs"]["use_reloader"] is False  # a reloader would start the jobs twice

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from flask import Blueprint, current_app, render_template, request, url_for
+from flask_babel import lazy_gettext as _l
 
 from accounts.roles import Permission
 from content.catalog import content_status, get_catalog
@@ -143,6 +144,23 @@ def item_url(stem: str, lang: str) -> str | None:
     return url_for("studio_items.show", stem=stem, lang=lang)
 
 
+KINDS = (
+    (": title", _l("titre")),
+    (": feedback correct", _l("après une bonne réponse")),
+    (": feedback wrong", _l("après une mauvaise réponse")),
+)
+
+
+def kind_of(text: StudioText) -> str:
+    """What the text is, for the person who reads it aloud (a title, a reply after an answer, a voice message)."""
+    if not text.course_id:
+        return str(_l("message du serveur vocal"))
+    for ending, label in KINDS:
+        if text.where.endswith(ending):
+            return str(label)
+    return ""
+
+
 def _filters(courses: list[str]) -> tuple[tuple[str, ...], str]:
     lang = request.args.get("lang", "")
     course = request.args.get("course", "")
@@ -217,4 +235,5 @@ def print_view():
         course_title=dict(courses).get(course, ""),
         only_missing=only_missing,
         names=LANGUAGE_NAMES,
+        kind_of=kind_of,
     )

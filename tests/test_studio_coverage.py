@@ -182,6 +182,8 @@ def test_print_view_numbers_the_missing_texts_side_by_side(app, client, make_use
     entry = page.split(f"<code>{texts[1].stem}</code>")[1].split("</li>")[0]
     assert texts[1].text.text("fr") in entry and texts[1].text.text("bm") in entry
     assert 'class="side read" lang="bm"' in entry
+    feedback = next(t for t in texts if t.where.endswith(": feedback correct"))
+    assert '<em class="kind">après une bonne réponse</em>' in page.split(f"<code>{feedback.stem}</code>")[1][:80]
     every = client.get("/dashboard/studio/print?lang=fr").get_data(as_text=True)
     assert every.count('<span class="n">') == len(_texts(catalog)) and 'class="side read" lang="fr"' in every
 

@@ -63,7 +63,8 @@ def test_an_editor_sees_the_coverage_and_prints_the_texts_to_record(browser, liv
     _sign_in(page, base)
     assert page.locator("h1").inner_text() == "Studio : textes et enregistrements"
     first_course = page.locator("#lang-bm table.studio-figures").first
-    assert first_course.locator("tbody tr").first.locator("td.recorded").inner_text() == "1"  # the course title, recorded
+    title_row = first_course.locator("tbody tr").first  # the course title: recorded
+    assert title_row.locator("td.recorded").inner_text() == "1"
     first_needed = page.locator("#lang-bm ol.needed li").first
     assert "31 ×" in first_needed.inner_text()
     assert sideways_overflow(page) == 0

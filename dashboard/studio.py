@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from flask import Blueprint, current_app, render_template, request, url_for
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 
 from accounts.roles import Permission
@@ -186,6 +186,11 @@ def _errors(errors: tuple[str, ...]) -> list[tuple[str, str, str]]:
 @require(Permission.RECORD)
 def coverage():
     status = content_status()
+    if not status.serving:  # started on broken files: nothing to count, the errors say why
+        return render_template(
+            "dashboard/studio/coverage.html", status=status, errors=_errors(status.errors), groups=[], langs=(),
+            lang_filter="", course="", courses=[], needed={}, names=LANGUAGE_NAMES, items_page=False,
+        )  # fmt: skip
     catalog = get_catalog()
     courses = [(c.id, c.title.text("fr")) for c in catalog]
     langs, course = _filters([cid for cid, _ in courses])
@@ -216,6 +221,8 @@ def coverage():
 @bp.get("/print")
 @require(Permission.RECORD)
 def print_view():
+    if not content_status().serving:  # no course was ever loaded: the studio's page shows the errors
+        return redirect(url_for("studio.coverage"))
     catalog = get_catalog()
     courses = [(c.id, c.title.text("fr")) for c in catalog]
     lang = request.args.get("lang", "bm")

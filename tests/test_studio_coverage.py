@@ -199,3 +199,18 @@ def test_the_page_in_english(app, client, make_user, audio):
     assert "Relus" not in page and "Manquants" not in page
     printed = client.get("/dashboard/studio/print?lang=bm&missing=1").get_data(as_text=True)
     assert "Texts to record" in printed and "Number of texts:" in printed
+
+
+def test_files_broken_from_the_start_show_their_errors_not_a_500(app, client, make_user, audio, tmp_path):
+    courses = tmp_path / "courses"
+    shutil.copytree(FIXTURE_COURSES, courses)
+    money = courses / "money.yaml"
+    money.write_text(money.read_text().replace("review: {fr: draft, bm: draft}", "review: {fr: done, bm: draft}"))
+    app.config["KALANSO_COURSES_DIR"] = courses
+    sign_in(client, make_user(Role.EDITOR))
+    answer = client.get("/dashboard/studio/")
+    assert answer.status_code == 200
+    page = answer.get_data(as_text=True)
+    assert "Aucune version correcte n" in page and "<td>money.yaml</td>" in page
+    printed = client.get("/dashboard/studio/print?lang=bm")
+    assert printed.status_code == 302 and printed.headers["Location"].endswith("/dashboard/studio/")

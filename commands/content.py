@@ -130,6 +130,41 @@ def _native_review_report(courses) -> None:
             click.echo(f"    {where}: {note}")
 
 
+def _studio_report(catalog, audio_dir: Path) -> None:
+    """Per course and language, from the studio's tables: texts reviewed (for their current text) / total, and
+    recordings approved / present (a person's: a file under ``<audio>/<lang>/`` or a current recording)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from content.recordings import find_recorded
+    from studio.models import RecordingStatus, ReviewStatus
+    from studio.service import current_recordings, review_state, reviews, studio_texts
+
+    click.echo("")
+    click.echo("Studio (the dashboard's reviews and recordings): texts reviewed / total, recordings approved / present")
+    try:
+        review_rows, recordings = reviews(), current_recordings()
+    except SQLAlchemyError:
+        click.echo("(no studio figures: the database is not reachable or not migrated — run `flask db upgrade`)")
+        return
+    texts = studio_texts(catalog)
+    click.echo(f"  {'course':<24}" + "".join(f"{lang + ' reviewed':>14}{lang + ' approved':>14}" for lang in LANGUAGES))
+    for course in catalog:
+        mine = [t for t in texts if t.course_id == course.id]
+        cells = ""
+        for lang in LANGUAGES:
+            reviewed = sum(
+                review_state(review_rows.get((lang, t.stem)), t.text.text(lang)) is ReviewStatus.REVIEWED for t in mine
+            )
+            present = approved = 0
+            for t in mine:
+                row = recordings.get((lang, t.stem))
+                if row is not None or find_recorded(audio_dir, lang, t.stem) is not None:
+                    present += 1
+                    approved += row is not None and row.status is RecordingStatus.APPROVED
+            cells += f"{f'{reviewed}/{len(mine)}':>14}{f'{approved}/{present}':>14}"
+        click.echo(f"  {course.id:<24}{cells}")
+
+
 @content_cli.command("check")
 @courses_option
 @audio_option
@@ -189,6 +224,7 @@ def check(courses_dir: Path, audio_dir: Path, list_missing: bool) -> None:
                 for lang in LANGUAGES
             )
             click.echo(f"  {course.id:<24}{states}")
+        _studio_report(catalog, audio_dir)
     if errors:
         raise SystemExit(1)
     click.echo("Content OK.")
@@ -245,3 +281,177 @@ def audio(courses_dir: Path, audio_dir: Path, force: bool) -> None:
             f"{len(report.recorded)} recorded by a person, {len(report.removed)} removed "
             f"in {seconds:.1f} s -> {audio_dir / GENERATED_DIR / lang}"
         )
+
+
+# --- export-review: the database's review states back into the course files ------------------------------------
+
+
+def _lesson_texts(lesson) -> list:
+    """The texts a lesson's review covers: its title and every item's (a chunk's text; a question's text and both
+    feedbacks)."""
+    from content.model import Chunk
+
+    out = [lesson.title]
+    for item in lesson.items:
+        if isinstance(item, Chunk):
+            out.append(item.body)
+        else:
+            out.extend((item.prompt, item.feedback_correct, item.feedback_wrong))
+    return out
+
+
+def lesson_review_states(course, review_rows: dict) -> dict[str, dict[str, str]]:
+    """What each lesson's ``review:`` should say from the database (keyed by lesson id, ``test`` for the course's
+    pre-test and post-test, which share one ``review:`` in the ``test:`` block): ``reviewed`` in a language when
+    every text of the lesson is reviewed for its current text, else ``draft``."""
+    from studio.models import ReviewStatus
+    from studio.service import review_state
+
+    texts: dict[str, list] = {}
+    for lesson in course.lessons:
+        key = "test" if lesson.is_test else lesson.id
+        texts.setdefault(key, []).extend(_lesson_texts(lesson))
+    out: dict[str, dict[str, str]] = {}
+    for key, localized in texts.items():
+        out[key] = {
+            lang: "reviewed"
+            if all(
+                review_state(review_rows.get((lang, t.audio["bm"])), t.text(lang)) is ReviewStatus.REVIEWED
+                for t in localized
+            )
+            else "draft"
+            for lang in LANGUAGES
+        }
+    return out
+
+
+def _round_trip_yaml():
+    from ruamel.yaml import YAML
+
+    yaml = YAML()  # round-trip: comments, key order, quotes, flow mappings and block scalars kept
+    yaml.preserve_quotes = True
+    yaml.width = 4096  # never re-wrap a long line
+    yaml.indent(mapping=2, sequence=4, offset=2)  # the course files' layout ("  - id: ...")
+    return yaml
+
+
+def _set_review(node, wanted: dict[str, str]) -> list[tuple[str, str, str]]:
+    """Write ``wanted`` into a lesson's (or test block's) mapping; the changes as (language, before, after)."""
+    from ruamel.yaml.comments import CommentedMap
+
+    current = node.get("review")
+    changes = []
+    for lang in LANGUAGES:
+        before = str(current.get(lang, "draft")) if isinstance(current, dict) else "draft"
+        if before != wanted[lang]:
+            changes.append((lang, before, wanted[lang]))
+    if not changes:
+        return []
+    if isinstance(current, dict):
+        for lang, _before, after in changes:
+            current[lang] = after
+    else:
+        review = CommentedMap((lang, wanted[lang]) for lang in ("fr", "bm") if lang in LANGUAGES)
+        review.fa.set_flow_style()
+        keys = list(node)
+        node.insert(keys.index("title") + 1 if "title" in keys else 0, "review", review)
+    return changes
+
+
+def _keep_layout(original: str, baseline: str, new: str) -> str | None:
+    """``new`` (the round-trip dump after the changes) as edits of ``original``: ruamel.yaml writes a few rare
+    layouts its own way (a quoted text over several lines, on one line), so only the lines that the changes touch are
+    taken from the dump (``baseline``: the dump before the changes). None when they cannot be placed."""
+    from difflib import SequenceMatcher
+
+    if baseline == original:
+        return new
+    o, b, n = original.splitlines(True), baseline.splitlines(True), new.splitlines(True)
+    where: dict[int, int] = {}  # a line of the baseline -> the same line of the original
+    for tag, i1, i2, j1, _j2 in SequenceMatcher(None, b, o, autojunk=False).get_opcodes():
+        if tag == "equal":
+            where.update({i1 + k: j1 + k for k in range(i2 - i1)})
+    edits = []
+    for tag, i1, i2, j1, j2 in SequenceMatcher(None, b, n, autojunk=False).get_opcodes():
+        if tag == "equal":
+            continue
+        if i2 > i1:
+            span = [where.get(k) for k in range(i1, i2)]
+            if None in span or span != list(range(span[0], span[0] + len(span))):
+                return None
+            start, end = span[0], span[-1] + 1
+        elif i1 in where:
+            start = end = where[i1]
+        elif i1 - 1 in where:
+            start = end = where[i1 - 1] + 1
+        else:
+            return None
+        edits.append((start, end, n[j1:j2]))
+    for start, end, lines in reversed(edits):
+        o[start:end] = lines
+    return "".join(o)
+
+
+@content_cli.command("export-review")
+@courses_option
+@click.option("--dry-run", is_flag=True, help="Print what would change; write nothing.")
+def export_review(courses_dir: Path, dry_run: bool) -> None:
+    """Write the texts' review states (set in the dashboard's studio) into the course files' lesson ``review:``.
+
+    A lesson is ``reviewed`` in a language when all its texts (title, chunks, questions, feedback) are reviewed for
+    their current text, else ``draft``. Comments and layout of the files are kept (ruamel.yaml round-trip).
+    """
+    import io
+    import os
+    import tempfile
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from studio.service import reviews
+
+    catalog, errors = read_courses(courses_dir, _contacts())
+    if errors:
+        for error in errors:
+            click.echo(f"ERROR {error}", err=True)
+        click.echo("Nothing written: fix the course files first (flask content check).", err=True)
+        raise SystemExit(1)
+    try:
+        review_rows = reviews()
+    except SQLAlchemyError as exc:
+        click.echo("ERROR the database is not reachable or not migrated (run `flask db upgrade`)", err=True)
+        raise SystemExit(1) from exc
+    yaml = _round_trip_yaml()
+    changed_files = 0
+    for course in catalog:
+        wanted = lesson_review_states(course, review_rows)
+        path = courses_dir / Path(course.source).name
+        original = path.read_text(encoding="utf-8")
+        data = yaml.load(original)
+        before = io.StringIO()
+        yaml.dump(data, before)
+        changes: list[str] = []
+        for node in data.get("lessons") or []:
+            lid = node.get("id")
+            if lid in wanted:
+                changes += [f"{lid} [{lang}] {a} -> {b}" for lang, a, b in _set_review(node, wanted[lid])]
+        if isinstance(data.get("test"), dict) and "test" in wanted:
+            changes += [f"test [{lang}] {a} -> {b}" for lang, a, b in _set_review(data["test"], wanted["test"])]
+        for change in changes:
+            click.echo(f"{path.name}: {change}")
+        if not changes or dry_run:
+            continue
+        out = io.StringIO()
+        yaml.dump(data, out)
+        text = _keep_layout(original, before.getvalue(), out.getvalue())
+        if text is None:
+            click.echo(f"WARNING {path.name}: written as ruamel.yaml lays it out (some lines reflowed; same content)")
+            text = out.getvalue()
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)  # the running processes never read half a file
+        changed_files += 1
+    if dry_run:
+        click.echo("Dry run: nothing written.")
+    else:
+        click.echo(f"{changed_files} file(s) written." if changed_files else "Nothing to change.")

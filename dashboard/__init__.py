@@ -44,6 +44,7 @@ AREAS = (
     "dashboard.tokens",
     "dashboard.users",
     "dashboard.studio_items",
+    "dashboard.studio",
     "api.routes",
 )
 CSRF_EXEMPT = ("ivr", "sms", "simulator", "api")
@@ -89,7 +90,12 @@ def init_app(app: Flask) -> None:
     for code in (403, 404, 405):
         app.register_error_handler(code, _error)
     app.jinja_env.globals.update(
-        get_locale=get_locale, nav=_nav, role_label=role_label, scope_words=_scope_words, call_status=call_status
+        get_locale=get_locale,
+        nav=_nav,
+        landing=_landing,
+        role_label=role_label,
+        scope_words=_scope_words,
+        call_status=call_status,
     )
     app.jinja_env.filters.update(number=format_number, datetime=_datetime, date=_date, masked=mask_phone)
 
@@ -124,6 +130,12 @@ def _nav():
     from dashboard.access import navigation
 
     return navigation()
+
+
+def _landing() -> str:
+    from dashboard.access import landing
+
+    return landing()
 
 
 ROLE_WORDS = {

@@ -104,7 +104,20 @@ NAV: list[tuple[str, object, Permission | Callable[[Role], bool]]] = [
     ("groups.index", _l("Groupes"), Permission.VIEW),
     ("campaigns.index", _l("Campagnes"), lambda role: allowed(role, Permission.VIEW) and not scoped(role)),
     ("exports.answers_form", _l("Réponses aux questions"), Permission.EXPORT),
+    ("studio.coverage", _l("Studio"), Permission.RECORD),
 ]
+
+
+def landing() -> str:
+    """Where a signed-in user starts: the home page, or the content studio for a role that may record but sees no
+    listener (an editor, a reviewer)."""
+    if not current_user.is_authenticated:
+        return url_for("home.index")
+    role = current_user.role
+    studio = "studio.coverage" in current_app.view_functions
+    if studio and not allowed(role, Permission.VIEW) and allowed(role, Permission.RECORD):
+        return url_for("studio.coverage")
+    return url_for("home.index")
 
 
 def navigation() -> list[tuple[str, str, bool]]:

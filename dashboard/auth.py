@@ -16,7 +16,7 @@ from accounts import service
 from accounts.passwords import MIN_LENGTH
 from core.db import db
 from dashboard import LOCALES
-from dashboard.access import now
+from dashboard.access import landing, now
 
 bp = Blueprint("auth", __name__, url_prefix="/dashboard", template_folder="templates")
 
@@ -40,7 +40,7 @@ def _safe_next(target: str | None) -> str:
     """Only a path on this site (no scheme, no host): never an open redirect."""
     if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
         return target
-    return url_for("home.index")
+    return landing()
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -92,7 +92,7 @@ def password():
                 form.new.errors.append(str(exc))
             else:
                 db.session.commit()
-                return redirect(url_for("home.index"))
+                return redirect(landing())
     return render_template("dashboard/password.html", form=form), 400 if form.errors else 200
 
 

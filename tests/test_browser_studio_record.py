@@ -122,6 +122,15 @@ def test_an_editor_records_in_the_browser_and_a_reviewer_approves(browser_with_m
     page.set_viewport_size(PHONE_SCREEN)
     assert sideways_overflow(page) <= 0
     screenshot(page, "studio-item-phone-approved")
+    with app.app_context():
+        from content.catalog import get_catalog
+
+        title = get_catalog().lesson("money", "saving-a-little").title.text("fr")
+    page.set_viewport_size(DESKTOP)
+    page.goto(f"{base}/dashboard/studio/?lang=bm&course=money")  # the coverage page counts it approved
+    row = page.locator(f"tr:has(th.lesson:text-is('{title}'))").first
+    assert (row.locator("td.recorded").inner_text(), row.locator("td.approved").inner_text()) == ("1", "1")
+    screenshot(page, "studio-coverage-desktop-approved")
     context.close()
 
     with app.app_context():

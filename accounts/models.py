@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import ClassVar
 
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -24,7 +25,9 @@ class User(db.Model):
     password_hash: Mapped[str] = mapped_column(String(255), default="")
     role: Mapped[Role] = mapped_column(str_enum(Role, "user_role"))
     phone: Mapped[str | None] = mapped_column(String(20), unique=True)
-    studio_pin_hash: Mapped[str] = mapped_column(String(255), default="", server_default="")  # Argon2 of the PIN
+    # Argon2 of the studio PIN ("" when none); deferred and set by the database's default: an older schema (the
+    # dashboard bench's --compare) has no such column and the accounts still work
+    studio_pin_hash: Mapped[str] = mapped_column(String(255), server_default="", deferred=True)
     locale: Mapped[str] = mapped_column(String(5), default="fr")
     active: Mapped[bool] = mapped_column(default=True)
     must_change_password: Mapped[bool] = mapped_column(default=False)
@@ -36,6 +39,7 @@ class User(db.Model):
     )
 
     __table_args__ = (CheckConstraint("locale IN ('fr', 'en')", name="locale"),)
+    __mapper_args__: ClassVar[dict] = {"eager_defaults": False}  # the PIN's server default is not read back
 
     # Flask-Login's protocol
     @property

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from flask import current_app, g, has_request_context
+from flask import current_app, g, has_request_context, request
 
 from content.loader import Catalog, ContentError, read_courses
 
@@ -119,10 +119,13 @@ def get_catalog() -> Catalog:
     """The courses to serve: the files' current content when it passes the checks, else the last good one; raises
     ``ContentError`` only when no good content was ever loaded (a process started on broken files)."""
     live = _live()
-    if not (has_request_context() and g.get("_kalanso_catalog_seen")):
+    if not has_request_context():
         _refresh(live)
-        if has_request_context():
-            g._kalanso_catalog_seen = True
+    else:  # once per request (``g`` can outlive a request: an app context pushed around several, as in tests)
+        seen = (id(request._get_current_object()), id(live))
+        if g.get("_kalanso_catalog_seen") != seen:
+            _refresh(live)
+            g._kalanso_catalog_seen = seen
     if live.catalog is None:
         raise ContentError(live.errors)
     return live.catalog

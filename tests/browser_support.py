@@ -43,8 +43,11 @@ def sideways_overflow(page) -> int:
     return page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
 
 
-@pytest.fixture
-def browser():
+MICROPHONE = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]  # a beeping tone, granted
+
+
+def _chromium(extra: list[str]):
+    """Debian's Chromium driven by Playwright (skipped with a reason when it is missing, unless required)."""
     if not CHROMIUM.exists() or shutil.which("chromium") is None:
         if os.environ.get("KALANSO_REQUIRE_BROWSER") == "1":
             pytest.fail("KALANSO_REQUIRE_BROWSER=1 but /usr/bin/chromium is missing (apt-get install chromium)")
@@ -52,11 +55,22 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=[*FLAGS, *extra])
         try:
             yield chromium
         finally:
             chromium.close()
+
+
+@pytest.fixture
+def browser():
+    yield from _chromium([])
+
+
+@pytest.fixture
+def browser_with_microphone():
+    """Chromium whose microphone is a fake device (a beeping tone), granted without asking."""
+    yield from _chromium(MICROPHONE)
 
 
 @pytest.fixture

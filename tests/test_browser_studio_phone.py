@@ -4,9 +4,6 @@ fetch stores it as the text's recording. Screenshots at phone size in ``$KALANSO
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import pytest
 from sqlalchemy import select
 
@@ -17,29 +14,11 @@ from ivr.prompts import prompt
 from ivr.studio_fetch import fetch_pending
 from studio.models import AudioFallback, Recording, RecordingSource
 from studio.service import set_pin
-from tests.browser_support import CHROMIUM, FLAGS, PHONE_SCREEN, screenshot, sideways_overflow
+from tests.browser_support import PHONE_SCREEN, screenshot, sideways_overflow
 from tests.conftest import NOW
 from tests.test_browser_simulator import wait_for_text
 
 pytestmark = pytest.mark.browser
-MICROPHONE = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
-
-
-@pytest.fixture
-def browser_with_microphone():
-    """Chromium with its fake microphone (a beeping tone) and the permission granted (skipped like ``browser``)."""
-    if not CHROMIUM.exists() or shutil.which("chromium") is None:
-        if os.environ.get("KALANSO_REQUIRE_BROWSER") == "1":
-            pytest.fail("KALANSO_REQUIRE_BROWSER=1 but /usr/bin/chromium is missing (apt-get install chromium)")
-        pytest.skip("Debian's chromium is not installed: browser tests skipped (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=[*FLAGS, *MICROPHONE])
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 def test_an_editor_records_on_the_simulator_with_the_microphone(browser_with_microphone, live_app, tmp_path):

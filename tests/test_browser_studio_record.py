@@ -7,9 +7,6 @@ Skipped with a reason when /usr/bin/chromium is missing, except when ``KALANSO_R
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import pytest
 
 from accounts import service
@@ -17,30 +14,12 @@ from accounts.roles import Role
 from core.db import db
 from studio.models import RecordingSource, RecordingStatus
 from studio.service import current_recording
-from tests.browser_support import CHROMIUM, DESKTOP, FLAGS, PHONE_SCREEN, screenshot, sideways_overflow
+from tests.browser_support import DESKTOP, PHONE_SCREEN, screenshot, sideways_overflow
 from tests.conftest import NOW
 from tests.dashboard_support import PASSWORD
 
 pytestmark = pytest.mark.browser
 STEM = "money/saving-a-little/small-sums"
-MICROPHONE = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
-
-
-@pytest.fixture
-def browser_with_microphone():
-    """Chromium whose microphone is a fake device (a beeping tone) and which grants it without asking."""
-    if not CHROMIUM.exists() or shutil.which("chromium") is None:
-        if os.environ.get("KALANSO_REQUIRE_BROWSER") == "1":
-            pytest.fail("KALANSO_REQUIRE_BROWSER=1 but /usr/bin/chromium is missing (apt-get install chromium)")
-        pytest.skip("Debian's chromium is not installed: browser tests skipped (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=[*FLAGS, *MICROPHONE])
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 def _sign_in(page, base: str, email: str) -> None:

@@ -33,6 +33,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
         KALANSO=settings,
         KALANSO_COURSES_DIR=COURSES_DIR,
         KALANSO_AUDIO_DIR=AUDIO_DIR,
+        KALANSO_AUDIO_CACHE_DIR=INSTANCE_DIR / "audio-cache",  # copies of recordings kept in object storage
         JSON_AS_ASCII=False,
     )
     if settings.trusted_proxies:  # believe X-Forwarded-For/-Proto/-Host/-Prefix from that many proxies, no more

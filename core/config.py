@@ -7,6 +7,7 @@ simulator provider. A bad value stops the start with a message naming the variab
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -95,6 +96,13 @@ class Settings:
     campaign_countries: tuple[str, ...] = ("223",)  # CAMPAIGN_COUNTRIES: calling codes a campaign may reach
     # TARIFFS: {provider: {"sms_segment": Decimal, "voice_minute": Decimal}} in FCFA, for cost estimates
     tariffs: dict[str, dict[str, Decimal]] = field(default_factory=lambda: parse_tariffs(DEFAULT_TARIFFS))
+    # RECORDINGS_STORAGE: where the studio keeps recordings: "" = files under content/audio (one machine), or
+    # s3://bucket/prefix = an S3-compatible object store shared by every machine (studio.storage)
+    recordings_storage: str = ""
+    s3_endpoint_url: str = ""  # S3_ENDPOINT_URL: empty = AWS S3; MinIO, Scaleway, Backblaze B2, Wasabi... their URL
+    s3_region: str = ""  # S3_REGION (or AWS_DEFAULT_REGION)
+    s3_access_key_id: str = ""  # S3_ACCESS_KEY_ID (or AWS_ACCESS_KEY_ID); empty = the machine's own credentials
+    s3_secret_access_key: str = ""  # S3_SECRET_ACCESS_KEY (or AWS_SECRET_ACCESS_KEY)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -113,6 +121,7 @@ class Settings:
             self.twilio_auth_token,
             self.at_api_key,
             self.secret_key,
+            self.s3_secret_access_key,
             make_url(self.database_url).password or "",
         )
         return tuple(v for v in values if v)
@@ -213,6 +222,7 @@ class Settings:
         }
         trusted_proxies = _int(get, "TRUSTED_PROXIES", 0, 0, 5)
         campaigns = _campaign_settings(get)
+        storage = _storage_settings(get)
 
         return cls(
             database_url=database_url,
@@ -243,7 +253,30 @@ class Settings:
             **timeouts,
             trusted_proxies=trusted_proxies,
             **campaigns,
+            **storage,
         )
+
+
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+def _storage_settings(get) -> dict:
+    """Where the studio keeps its recordings (README, "The content studio")."""
+    storage = get("RECORDINGS_STORAGE")
+    if storage:
+        parsed = urlparse(storage)
+        if parsed.scheme != "s3" or not _BUCKET.match(parsed.netloc) or ".." in parsed.path:
+            raise ConfigError(
+                f"RECORDINGS_STORAGE must be empty (files under content/audio) or s3://bucket/optional-prefix, "
+                f"got {storage!r}"
+            )
+    return {
+        "recordings_storage": storage.rstrip("/"),
+        "s3_endpoint_url": _base_url(get, "S3_ENDPOINT_URL"),
+        "s3_region": get("S3_REGION") or get("AWS_DEFAULT_REGION"),
+        "s3_access_key_id": get("S3_ACCESS_KEY_ID") or get("AWS_ACCESS_KEY_ID"),
+        "s3_secret_access_key": get("S3_SECRET_ACCESS_KEY") or get("AWS_SECRET_ACCESS_KEY"),
+    }
 
 
 def _base_url(get, name: str) -> str:

@@ -29,6 +29,7 @@ from ivr.prompts import is_template, load_prompts
 from studio import service
 from studio.audio import MAX_INPUT_BYTES, AudioRefused
 from studio.models import Recording, RecordingSource, RecordingStatus, ReviewStatus
+from studio.storage import StorageError, storage
 
 bp = Blueprint("studio_items", __name__, url_prefix="/dashboard/studio", template_folder="templates")
 
@@ -189,7 +190,7 @@ def upload(stem: str):
     form = UploadForm()
     lang = _lang_or_400(form.lang.data)
     source = RecordingSource.BROWSER if form.source.data == "browser" else RecordingSource.UPLOAD
-    problem = None
+    problem, status = None, 422
     if not form.validate_on_submit():
         problem = _("La page a expiré : rechargez-la, puis réessayez.")
     else:
@@ -204,6 +205,11 @@ def upload(stem: str):
                 )
             except (AudioRefused, service.StudioRefused) as exc:
                 problem = str(exc)
+            except StorageError:
+                problem = _(
+                    "Le stockage des enregistrements ne répond pas : rien n'a été gardé. Réessayez dans un moment."
+                )
+                status = 503
             else:
                 action = "studio.keep" if source is RecordingSource.BROWSER else "studio.upload"
                 audit.record(action, now(), user=me(), target=stem, lang=lang, recording=recording.id)
@@ -214,8 +220,8 @@ def upload(stem: str):
                 return redirect(done, code=303)
     db.session.rollback()
     if _wants_json():
-        return jsonify(ok=False, error=problem), 422
-    return _page(text, forms={("upload", lang): form}, problems={lang: problem}, status=422)
+        return jsonify(ok=False, error=problem), status
+    return _page(text, forms={("upload", lang): form}, problems={lang: problem}, status=status)
 
 
 @bp.post("/review/<path:stem>")
@@ -289,11 +295,7 @@ def audio(recording_id: int):
     recording = db.session.get(Recording, recording_id)
     if recording is None:
         abort(404)
-    base = service.audio_dir().resolve()
-    path = (base / recording.file).resolve()
-    if not path.is_relative_to(base):
-        abort(404)
-    return _send(path)
+    return _send(storage().local_path(recording.file))
 
 
 @bp.get("/heard/<any(fr, bm):lang>/<path:stem>")

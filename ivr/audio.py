@@ -33,6 +33,7 @@ from core.voice import Utterance
 from ivr.menu import Line, Prompt
 from ivr.models import AudioFallback
 from ivr.prompts import is_template, prompt
+from studio.playback import published
 
 log = logging.getLogger(__name__)
 _TTS_BAMBARA = str.maketrans({"ɛ": "è", "ɔ": "ò", "ɲ": "gn", "ŋ": "ng", "Ɛ": "È", "Ɔ": "Ò", "Ɲ": "Gn", "Ŋ": "Ng"})
@@ -49,8 +50,22 @@ def audio_url(path: Path, lang: str, stem: str) -> str:
 
 
 def _recording_url(lang: str, stem: str) -> str | None:
+    """The URL of what to play: the studio's current recording (its id in the URL, so no provider's cache plays a
+    replaced take), else a file shipped with the content or generated."""
+    mine = published(lang, stem)
+    if mine is not None and mine.remote:  # in object storage: the audio route serves a copy
+        return recording_url(lang, stem, mine.id) if current_app.config["KALANSO"].recordings_storage else None
     path = cached_recording(current_app.config["KALANSO_AUDIO_DIR"], lang, stem)
-    return audio_url(path, lang, stem) if path is not None else None
+    if path is None:
+        return None
+    if mine is not None and path.suffix == ".wav":
+        return recording_url(lang, stem, mine.id)
+    return audio_url(path, lang, stem)
+
+
+def recording_url(lang: str, stem: str, recording_id: int) -> str:
+    base = current_app.config["KALANSO"].public_base_url
+    return f"{base}/audio/{lang}/{stem}.wav?v={recording_id}"
 
 
 def utterance(line: Line, lang: str, *, count: bool = True, now: datetime | None = None) -> Utterance:

@@ -26,6 +26,8 @@ from providers.africastalking import voice as at
 from providers.twilio import signature
 from providers.twilio import voice as twilio
 from providers.webhooks import provider_webhook
+from studio.playback import published
+from studio.storage import storage
 
 bp = Blueprint("ivr", __name__)
 log = logging.getLogger(__name__)
@@ -71,6 +73,12 @@ def audio(lang: str, name: str):
     if lang not in LANGUAGES or not _AUDIO_NAME.match(name):
         abort(404)
     stem, _, ext = name.rpartition(".")
+    mine = published(lang, stem)
+    if mine is not None and mine.remote and ext == "wav":  # a studio recording in object storage: a copy here
+        path = storage().local_path(mine.file) if current_app.config["KALANSO"].recordings_storage else None
+        if path is None:
+            abort(404)
+        return send_file(path, mimetype="audio/wav", max_age=AUDIO_CACHE_SECONDS, conditional=True)
     path = cached_recording(current_app.config["KALANSO_AUDIO_DIR"], lang, stem)
     if path is None or path.suffix != f".{ext}":
         abort(404)

@@ -29,7 +29,8 @@ from providers.local import voice as local
 from providers.twilio import voice as twilio
 from studio.audio import AudioRefused
 from studio.models import RecordingSource
-from studio.service import StudioRefused, store
+from studio.service import StudioRefused, push_recordings, store
+from studio.storage import StorageError
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,8 @@ def _fetch_one(take: StudioTake, texts, settings, now: datetime) -> str:
                               text=text.text.text(take.lang), now=now)  # fmt: skip
     except (AudioRefused, StudioRefused) as exc:
         return _fail(take, str(exc), final=True)
+    except StorageError as exc:  # the object store did not answer: the next run tries again
+        return _fail(take, str(exc), final=take.attempts >= MAX_ATTEMPTS)
     take.status, take.recording_id, take.error = TakeStatus.STORED, recording.id, ""
     log.info("studio take %s stored as recording %s (%s %s)", take.id, recording.id, take.lang, take.stem)
     return "stored"
@@ -120,7 +123,7 @@ def fetch_job(app: Flask) -> dict[str, int]:
 
 @click.group("studio")
 def studio_cli() -> None:
-    """The content studio: takes recorded by phone."""
+    """The content studio: takes recorded by phone, and where recordings are kept."""
 
 
 @studio_cli.command("fetch")
@@ -142,3 +145,18 @@ def takes_command() -> None:
         click.echo(f"{take.id} {take.status.value} {take.lang} {take.stem} attempts={take.attempts} {take.error}")
     if not takes:
         click.echo("no take waiting")
+
+
+@studio_cli.command("push")
+@with_appcontext
+def push_command() -> None:
+    """Copy the recordings kept as files here into the object store (after setting RECORDINGS_STORAGE)."""
+    try:
+        moved, missing = push_recordings()
+    except (StudioRefused, StorageError) as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from exc
+    db.session.commit()
+    for recording in missing:
+        click.echo(f"missing file: recording {recording.id} ({recording.lang} {recording.stem}): {recording.file}")
+    click.echo(f"copied {moved} recording(s) to the object store; {len(missing)} missing")

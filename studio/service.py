@@ -2,9 +2,10 @@
 
 - Every text the line speaks is a ``StudioText``: its recording stem, where it is, its text per language (the
   courses' texts and the voice prompts, in listening order).
-- ``store`` keeps a new recording of a text: normalised for the phone (``studio.audio``), written where the voice
-  line looks first (``<audio>/<lang>/<stem>.wav``), the previous one moved to ``<audio>/.history/`` and kept as
-  history; at most one current recording per text and language (a partial unique index).
+- ``store`` keeps a new recording of a text: normalised for the phone (``studio.audio``), kept by
+  ``studio.storage`` (a file where the voice line looks first, ``<audio>/<lang>/<stem>.wav``, or an object in an
+  S3-compatible store), the previous one kept as history; at most one current recording per text and language (a
+  partial unique index).
 - ``approve`` / ``reject``: by a reviewer who is not its recorder. ``set_review``: a text's review state.
 - The studio PIN: 4 to 8 digits, Argon2-hashed like passwords; ``studio_user`` finds who may record by phone.
 - ``most_needed``: the texts of a language without a recording, the ones callers hit most often first.
@@ -13,7 +14,6 @@
 from __future__ import annotations
 
 import hashlib
-import shutil
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,8 +31,9 @@ from content.recordings import forget_recordings
 from core.db import db
 from studio.audio import normalise
 from studio.models import AudioFallback, Recording, RecordingSource, RecordingStatus, ReviewStatus, TextReview
+from studio.playback import forget as forget_published
+from studio.storage import S3, ObjectStorage, storage
 
-HISTORY_DIR = ".history"
 PIN_LENGTHS = (4, 8)
 
 
@@ -112,28 +113,15 @@ def store(
     if not _safe_stem(stem) or lang not in ("bm", "fr"):
         raise StudioRefused("Ce texte n'existe pas.")
     sound = normalise(data)
-    base = audio_dir()
     previous = current_recording(lang, stem, lock=True)
-    target = base / lang / f"{stem}.wav"
-    target.parent.mkdir(parents=True, exist_ok=True)
+    file = storage().save(lang, stem, sound.wav, previous)  # StorageError: nothing kept, try again later
     if previous is not None:
         previous.replaced_at = now
-        kept = base / HISTORY_DIR / lang / f"{stem}.{previous.id}.wav"
-        kept.parent.mkdir(parents=True, exist_ok=True)
-        if target.is_file():
-            shutil.copyfile(target, kept)
-        previous.file = str(kept.relative_to(base))
         db.session.flush()  # the old row leaves the "current" index before the new one enters it
-    for other in (base / lang / f"{stem}.mp3",):  # the voice line would otherwise find both
-        if other.is_file():
-            other.unlink()
-    partial = target.with_suffix(".wav.part")
-    partial.write_bytes(sound.wav)
-    partial.replace(target)  # a call never reads half a file
     recording = Recording(
         lang=lang,
         stem=stem,
-        file=str(target.relative_to(base)),
+        file=file,
         source=source,
         status=RecordingStatus.RECORDED,
         duration_ms=sound.duration_ms,
@@ -143,8 +131,28 @@ def store(
     )
     db.session.add(recording)
     db.session.flush()
-    forget_recordings()  # this process plays it from now on; the others within content.recordings.CACHE_SECONDS
+    forget_recordings()  # this process plays it from now on; the others within CACHE_SECONDS (30 s)
+    forget_published()
     return recording
+
+
+def push_recordings() -> tuple[int, list[Recording]]:
+    """Copy the recordings kept as files on this machine (made before ``RECORDINGS_STORAGE`` was set) into the object
+    store, and point them there (the caller commits). Returns how many moved, and those whose file is missing."""
+    target = storage()
+    if not isinstance(target, ObjectStorage):
+        raise StudioRefused("RECORDINGS_STORAGE n'est pas réglé : il n'y a pas de stockage objet où copier.")
+    moved, missing = 0, []
+    for recording in db.session.scalars(select(Recording).where(Recording.file.not_like(f"{S3}%"))):
+        path = target.files.local_path(recording.file)
+        if path is None:
+            missing.append(recording)
+            continue
+        recording.file = target.save_as_is(recording.lang, recording.stem, path.read_bytes())
+        moved += 1
+    db.session.flush()
+    forget_published()
+    return moved, missing
 
 
 def approve(recording: Recording, reviewer: User, now: datetime) -> None:
@@ -254,7 +262,8 @@ def most_needed(texts: Iterable[StudioText], lang: str, *, limit: int | None = N
     counts = dict(
         db.session.execute(select(AudioFallback.stem, AudioFallback.count).where(AudioFallback.lang == lang)).all()
     )
-    missing = [(n, t) for n, t in enumerate(texts) if find_recorded(base, lang, t.stem) is None]
+    made = {stem for (_, stem) in current_recordings(lang)}  # in object storage they are not files here
+    missing = [(n, t) for n, t in enumerate(texts) if t.stem not in made and find_recorded(base, lang, t.stem) is None]
     missing.sort(key=lambda pair: (-counts.get(pair[1].stem, 0), pair[0]))
     found = [t for _, t in missing]
     return found[:limit] if limit else found

@@ -176,8 +176,10 @@ def _fresh_process_caches():
     """What a process keeps in memory between requests starts empty in every test."""
     from content.recordings import forget_recordings
     from ivr.audio import FALLBACKS
+    from studio.playback import forget as forget_published
 
     forget_recordings()
+    forget_published()
     FALLBACKS.pending.clear()
     yield
     FALLBACKS.pending.clear()

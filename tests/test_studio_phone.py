@@ -4,7 +4,10 @@ fetched after the call from a fake recording server (``responses``), and the nex
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import shutil
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from html import escape
 
@@ -23,6 +26,7 @@ from ivr.studio_fetch import MAX_ATTEMPTS, fetch_pending
 from studio.models import AudioFallback, Recording, RecordingSource
 from studio.service import set_pin, studio_texts
 from tests import voice_support as w
+from tests.storage_support import BUCKET, PREFIX, keys, object_storage
 from tests.test_studio_service import tone
 
 EDITOR = "+22376000111"
@@ -166,6 +170,11 @@ def _sid(n: int, provider: str) -> str:
 PROVIDERS = ["twilio", "africastalking"]
 
 
+def stored(s3) -> bytes:
+    """The one object in the bucket."""
+    return s3.get_object(Bucket=BUCKET, Key=keys(s3)[0])["Body"].read()
+
+
 def _language_menu(phone: Phone, bm_url: str | None) -> str:
     bm = phone.play(bm_url) if bm_url else phone.say(prompt("language-menu").text("bm"), "bm")
     return phone.gather(bm + phone.say(P("language-menu")), timeout="6")  # the listener line's own menu
@@ -180,10 +189,16 @@ def _where_language_menu(phone: Phone) -> str:
     )
 
 
+@pytest.mark.parametrize("storage", ["files", "object-storage"])
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_recorded_by_phone_then_played_to_the_next_bambara_caller(
-    backend, app, client, runner, audio, editor, provider
+    backend, app, client, runner, audio, editor, provider, storage, tmp_path
 ):
+    with object_storage(app, tmp_path / "cache") if storage == "object-storage" else nullcontext() as s3:
+        _record_by_phone_then_play(app, client, runner, audio, editor, provider, s3, tmp_path)
+
+
+def _record_by_phone_then_play(app, client, runner, audio, editor, provider, s3, tmp_path):
     # a new listener's first call: the Bambara language menu has no recording (a fallback, counted)
     listener = Phone(provider, client, w.CALLER, _sid(1, provider))
     assert listener.start() == _language_menu(listener, None)
@@ -232,12 +247,23 @@ def test_recorded_by_phone_then_played_to_the_next_bambara_caller(
     assert (recording.lang, recording.stem, recording.source, recording.recorded_by) == (
         "bm", STEM, RecordingSource.PHONE, editor.id,
     )  # fmt: skip
-    assert (audio / "bm" / f"{STEM}.wav").is_file()
+    if s3 is None:  # a file where the voice line looks first
+        assert (audio / "bm" / f"{STEM}.wav").is_file() and recording.file == f"bm/{STEM}.wav"
+    else:  # an object under a key that never changes; no file in the audio folder
+        assert keys(s3) == [f"{PREFIX}/bm/{STEM}.{hashlib.sha256(stored(s3)).hexdigest()[:16]}.wav"]
+        assert recording.file == f"s3://{BUCKET}/{keys(s3)[0]}"
+        assert not (audio / "bm" / f"{STEM}.wav").exists()
 
-    # the next Bambara call plays the new recording, and the fallback count stops growing
+    # the next Bambara call plays the new recording (its id in the URL), and the fallback count stops growing
     again = Phone(provider, client, w.CALLER, _sid(3, provider))
-    assert again.start() == _language_menu(again, f"{w.BASE}/audio/bm/{STEM}.wav")
+    played = f"{w.BASE}/audio/bm/{STEM}.wav?v={recording.id}"
+    assert again.start() == _language_menu(again, played)
     assert [(stem, n) for _, stem, n, _ in fallback_counts("bm")] == [(STEM, 1)]
+    # ... and the provider fetches that URL: the recording (from the object store by a process without a copy)
+    shutil.rmtree(tmp_path / "cache", ignore_errors=True)
+    with client.get(played.removeprefix(w.BASE)) as sound:
+        assert sound.status_code == 200 and sound.mimetype == "audio/wav"
+        assert sound.data[:4] == b"RIFF" and (s3 is None or sound.data == stored(s3))
 
 
 # --- each studio step, exact XML, both providers ------------------------------------------------------------

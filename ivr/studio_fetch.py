@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
 BATCH = 20
 FETCHERS = {twilio.NAME: twilio.fetch_recording, at.NAME: at.fetch_recording, local.NAME: local.fetch_recording}
+# once stored here, the provider's copy is deleted where the provider allows it (Africa's Talking has no API for it)
+DELETERS = {twilio.NAME: twilio.delete_recording}
 
 
 def fetch_pending(now: datetime | None = None, *, limit: int = BATCH) -> dict[str, int]:
@@ -70,8 +72,24 @@ def fetch_pending(now: datetime | None = None, *, limit: int = BATCH) -> dict[st
             take.updated_at = now
             outcome = _fail(take, f"error: {exc.__class__.__name__}", final=take.attempts >= MAX_ATTEMPTS)
         counts[outcome] += 1
+        provider, url = take.provider, take.url
         db.session.commit()
+        if outcome == "stored":
+            _delete_at_provider(take_id, provider, url, settings)
     return counts
+
+
+def _delete_at_provider(take_id: int, provider: str, url: str, settings) -> None:
+    """After the take is safely ours (committed): delete the provider's copy; a failure only leaves it there."""
+    deleter = DELETERS.get(provider)
+    if deleter is None:
+        return
+    try:
+        deleter(url, settings)
+    except ProviderError as exc:
+        log.warning("studio take %s: the %s copy was not deleted: %s", take_id, provider, exc)
+    else:
+        log.info("studio take %s: the %s copy was deleted", take_id, provider)
 
 
 def _lock():

@@ -235,11 +235,14 @@ def _record_by_phone_then_play(app, client, runner, audio, editor, provider, s3,
     with responses.RequestsMock() as server:
         fetched = TW_RECORDING + ".wav" if provider == "twilio" else AT_RECORDING
         server.get(fetched, body=tone(), content_type="audio/wav")
+        if provider == "twilio":  # once ours, Twilio's copy is deleted (Africa's Talking has no API for it)
+            server.delete(TW_RECORDING + ".json", status=204)
         result = runner.invoke(args=["studio", "fetch"])
         assert result.exit_code == 0, result.output
         assert "stored 1, to retry 0, failed 0" in result.output
         if provider == "twilio":  # with the account's credentials
-            assert server.calls[0].request.headers["Authorization"].startswith("Basic ")
+            assert [c.request.method for c in server.calls] == ["GET", "DELETE"]
+            assert all(c.request.headers["Authorization"].startswith("Basic ") for c in server.calls)
     db.session.expire_all()
     take = db.session.scalars(select(StudioTake)).one()
     recording = db.session.scalars(select(Recording)).one()
@@ -452,6 +455,17 @@ def test_a_take_fetched_late_is_stored_on_a_later_run(app, audio, editor):
         assert fetch_pending(NOW)["stored"] == 1
     db.session.refresh(take)
     assert take.status == TakeStatus.STORED and take.attempts == 2 and take.error == ""
+
+
+def test_a_twilio_copy_that_cannot_be_deleted_leaves_the_take_stored(app, audio, editor, caplog):
+    take = _pending_take(editor)
+    with responses.RequestsMock() as server:
+        server.get(TW_RECORDING + ".wav", body=tone())
+        server.delete(TW_RECORDING + ".json", status=500)
+        assert fetch_pending(NOW) == {"stored": 1, "retry": 0, "failed": 0}
+    db.session.refresh(take)
+    assert take.status == TakeStatus.STORED and (audio / "bm" / f"{STEM}.wav").is_file()
+    assert f"studio take {take.id}: the twilio copy was not deleted: HTTP 500" in caplog.text
 
 
 def test_an_unreadable_take_fails_at_once_with_the_reason(app, audio, editor):

@@ -174,6 +174,23 @@ def fetch_recording(url: str, settings: Settings) -> bytes:
     return answer.content
 
 
+def delete_recording(url: str, settings: Settings) -> None:
+    """Delete a recording at Twilio once we keep our own copy (a voice is personal data, and Twilio charges for
+    storage). ``ProviderError`` when Twilio does not confirm (a recording already gone counts as deleted)."""
+    if not url.startswith(RECORDINGS):
+        raise ProviderError("not a Twilio recording address")
+    http = twilio_client(settings).http_client
+    session = getattr(http, "session", None) or requests.Session()
+    try:
+        answer = session.delete(
+            url + ".json", auth=(settings.twilio_account_sid, settings.twilio_auth_token), timeout=30
+        )
+    except requests.RequestException as exc:
+        raise ProviderError(f"unreachable: {exc.__class__.__name__}") from exc
+    if answer.status_code not in (204, 404):
+        raise ProviderError(f"HTTP {answer.status_code}")
+
+
 # --- outbound -------------------------------------------------------------------------------------
 
 

@@ -27,7 +27,10 @@ class User(db.Model):
     phone: Mapped[str | None] = mapped_column(String(20), unique=True)
     # Argon2 of the studio PIN ("" when none); deferred and set by the database's default: an older schema (the
     # dashboard bench's --compare) has no such column and the accounts still work
-    studio_pin_hash: Mapped[str] = mapped_column(String(255), server_default="", deferred=True)
+    studio_pin_hash: Mapped[str] = mapped_column(String(255), server_default="", deferred=True, deferred_group="studio")
+    # wrong studio PINs typed in a row, across calls (``studio.service.enter_pin``); at ``PIN_LOCK_AFTER`` the phone
+    # studio is locked until a new PIN is chosen. Deferred with the PIN, for the same reason
+    studio_pin_failures: Mapped[int] = mapped_column(server_default="0", deferred=True, deferred_group="studio")
     locale: Mapped[str] = mapped_column(String(5), default="fr")
     active: Mapped[bool] = mapped_column(default=True)
     must_change_password: Mapped[bool] = mapped_column(default=False)
@@ -39,7 +42,7 @@ class User(db.Model):
     )
 
     __table_args__ = (CheckConstraint("locale IN ('fr', 'en')", name="locale"),)
-    __mapper_args__: ClassVar[dict] = {"eager_defaults": False}  # the PIN's server default is not read back
+    __mapper_args__: ClassVar[dict] = {"eager_defaults": False}  # the studio columns' server defaults are not read back
 
     # Flask-Login's protocol
     @property

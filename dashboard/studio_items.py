@@ -319,17 +319,25 @@ def pin():
             form.again.errors = [*form.again.errors, _("Les deux codes ne sont pas les mêmes.")]
             status = 422
         else:
+            was_locked = bool(user.studio_pin_hash) and service.pin_locked(user)
             try:
                 service.set_pin(user, entered)
             except service.StudioRefused as exc:
                 form.pin.errors = [*form.pin.errors, str(exc)]
                 status = 422
             else:
-                audit.record("studio.pin", now(), user=user, target=str(user.id))
+                unlocked = {"unlocked": True} if was_locked else {}
+                audit.record("studio.pin", now(), user=user, target=str(user.id), **unlocked)
                 db.session.commit()
                 done, form = True, PinForm(formdata=None)
     elif form.is_submitted():
         status = 422
     return render_template(
-        "dashboard/studio/pin.html", form=form, user=user, done=done, current_app_views=current_app.view_functions
+        "dashboard/studio/pin.html",
+        form=form,
+        user=user,
+        done=done,
+        locked=bool(user.studio_pin_hash) and service.pin_locked(user),
+        lock_after=service.PIN_LOCK_AFTER,
+        current_app_views=current_app.view_functions,
     ), status

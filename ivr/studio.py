@@ -2,7 +2,8 @@
 
 A call from the number of a user who may record and has a studio PIN (``studio.service.studio_user``) first hears
 the studio's welcome: the PIN then ``#`` opens the studio (three tries; a wrong PIN is said; the PIN is never
-logged), ``#`` alone (or silence) goes on to the normal listener line. In the studio, item after item:
+logged; ``PIN_LOCK_AFTER`` wrong PINs in a row, across calls, lock the phone studio until a new PIN is chosen),
+``#`` alone (or silence) goes on to the normal listener line. In the studio, item after item:
 
 1. the next of ``most_needed(studio_texts(catalog, recordable prompts), "bm")`` not passed over on this call, said
    as where it is ("Leçon : <title>, morceau 2"), then its French text as a guide (its French recording, else TTS);
@@ -41,7 +42,7 @@ from ivr.audio import utterance
 from ivr.menu import Prompt, Said
 from ivr.models import CallSession, StudioTake, TakeStatus
 from ivr.prompts import is_template, load_prompts
-from studio.service import StudioText, check_pin, most_needed, studio_texts, studio_user
+from studio.service import StudioText, enter_pin, most_needed, pin_locked, studio_texts, studio_user
 
 log = logging.getLogger(__name__)
 
@@ -263,7 +264,9 @@ def answer(session: CallSession, state: dict[str, Any], event: CallEvent, now: d
     user = studio_user(session.phone) if session.phone else None
     if user is None or user.id != user_id:  # no longer allowed to record (deactivated, role or PIN removed)
         return Out({**state, "node": "studio-end"}, (Prompt("goodbye"),))
-    out = step(state, event, pin_ok=lambda pin: check_pin(user, pin), next_item=_next_item)
+    out = step(state, event, pin_ok=lambda pin: enter_pin(user, pin, now), next_item=_next_item)
+    if out.state.get("node") == "studio-pin" and pin_locked(user):  # that wrong PIN locked the phone studio
+        return _bye(out.state, dict(out.state[KEY]), Prompt("studio-pin-wrong"), Prompt("goodbye"))
     if out.keep is not None:
         keep_take(session, user.id, out.keep, now)
     return out

@@ -8,20 +8,25 @@
   partial unique index).
 - ``approve`` / ``reject``: by a reviewer who is not its recorder. ``set_review``: a text's review state.
 - The studio PIN: 4 to 8 digits, Argon2-hashed like passwords; ``studio_user`` finds who may record by phone.
+  ``enter_pin`` counts the wrong PINs typed in a row across calls (caller ID can be forged): at ``PIN_LOCK_AFTER``
+  the phone studio is locked for that user until they choose a new PIN on the dashboard.
 - ``most_needed``: the texts of a language without a recording, the ones callers hit most often first.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.orm.attributes import set_committed_value
 
+from accounts import audit
 from accounts.models import User
 from accounts.passwords import hash_password, verify
 from accounts.roles import Permission, allowed
@@ -29,12 +34,16 @@ from content.loader import Catalog
 from content.model import Localized, localized_texts
 from content.recordings import forget_recordings
 from core.db import db
+from core.phones import mask_phone
 from studio.audio import normalise
 from studio.models import AudioFallback, Recording, RecordingSource, RecordingStatus, ReviewStatus, TextReview
 from studio.playback import forget as forget_published
 from studio.storage import S3, ObjectStorage, storage
 
+log = logging.getLogger(__name__)
+
 PIN_LENGTHS = (4, 8)
+PIN_LOCK_AFTER = 10  # wrong studio PINs in a row, across calls, that lock the phone studio until a new PIN
 
 
 class StudioRefused(ValueError):
@@ -235,20 +244,66 @@ def pin_problem(pin: str) -> str | None:
 
 
 def set_pin(user: User, pin: str) -> None:
+    """A new PIN (the caller commits); it unlocks a phone studio locked by wrong PINs."""
     problem = pin_problem(pin)
     if problem:
         raise StudioRefused(problem)
     user.studio_pin_hash = hash_password(pin)
+    user.studio_pin_failures = 0
 
 
 def check_pin(user: User, pin: str) -> bool:
     return bool(user.studio_pin_hash) and verify(user.studio_pin_hash, pin.strip())
 
 
-def studio_user(phone: str) -> User | None:
-    """The active user who may record by phone from this number (E.164), with a studio PIN set."""
+def pin_locked(user: User) -> bool:
+    """Whether wrong PINs in a row locked this user's phone studio (until they choose a new PIN)."""
+    return (user.studio_pin_failures or 0) >= PIN_LOCK_AFTER
+
+
+def enter_pin(user: User, pin: str, now: datetime) -> bool:
+    """A PIN typed on a call (flushes). A right one resets the count of wrong ones in a row; a wrong one adds one,
+    in the database (``SET n = n + 1``: two calls at once both count), and the ``PIN_LOCK_AFTER``-th locks the phone
+    studio: logged as a warning and in the audit log, with the number masked and never the PIN. Once locked, no PIN
+    is right (not even checked) until a new one is chosen."""
+    users = User.__table__
+    if pin_locked(user):
+        return False
+    if check_pin(user, pin):
+        if user.studio_pin_failures:
+            db.session.execute(update(users).where(users.c.id == user.id).values(studio_pin_failures=0))
+            set_committed_value(user, "studio_pin_failures", 0)
+        return True
+    count = db.session.execute(
+        update(users)
+        .where(users.c.id == user.id)
+        .values(studio_pin_failures=users.c.studio_pin_failures + 1)
+        .returning(users.c.studio_pin_failures)
+    ).scalar_one()
+    set_committed_value(user, "studio_pin_failures", count)
+    if count == PIN_LOCK_AFTER:
+        log.warning(
+            "studio PIN of user %s locked after %s wrong PINs in a row (last from %s)",
+            user.id, count, mask_phone(user.phone),
+        )  # fmt: skip
+        audit.record("studio.pin_locked", now, target=str(user.id), phone=mask_phone(user.phone), wrong=count)
+        db.session.flush()
+    return False
+
+
+def recorder(phone: str) -> User | None:
+    """The active user with this number (E.164) who may record, PIN or not (a studio call they asked for)."""
     user = db.session.scalars(select(User).where(User.phone == phone, User.active.is_(True))).first()
-    if user is None or not user.studio_pin_hash or not allowed(user.role, Permission.RECORD):
+    if user is None or not allowed(user.role, Permission.RECORD):
+        return None
+    return user
+
+
+def studio_user(phone: str) -> User | None:
+    """The active user who may record by phone from this number (E.164), with a studio PIN set and not locked by
+    wrong PINs."""
+    user = recorder(phone)
+    if user is None or not user.studio_pin_hash or pin_locked(user):
         return None
     return user
 

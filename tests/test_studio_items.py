@@ -14,7 +14,16 @@ from accounts.models import AuditEvent
 from content.recordings import cached_recording
 from core.db import db
 from studio.models import RecordingSource, RecordingStatus, ReviewStatus
-from studio.service import check_pin, current_recording, review_of, store
+from studio.service import (
+    PIN_LOCK_AFTER,
+    check_pin,
+    current_recording,
+    enter_pin,
+    review_of,
+    set_pin,
+    store,
+    studio_user,
+)
 from tests.conftest import NOW
 from tests.dashboard_support import Role, csrf_token, sign_in
 from tests.test_studio_service import tone
@@ -266,6 +275,34 @@ def test_the_studio_pin(client, make_user, audio):
     assert done.status_code == 200 and "Code enregistré" in done.get_data(as_text=True)
     db.session.refresh(user)
     assert check_pin(user, "4826") and "studio.pin" in actions()
+
+
+def test_a_code_locked_by_wrong_pins_says_so_and_a_new_code_unlocks_it(client, make_user, audio):
+    user = make_user(Role.EDITOR, phone="+22370000001")
+    set_pin(user, "4826")
+    db.session.commit()
+    sign_in(client, user)
+    assert "bloqué" not in client.get("/dashboard/studio/pin").get_data(as_text=True)
+    for _ in range(3):
+        enter_pin(user, "0000", NOW)
+    db.session.commit()
+    page = client.get("/dashboard/studio/pin").get_data(as_text=True)
+    assert "Codes faux tapés de suite au téléphone depuis le dernier bon code : 3" in page
+    for _ in range(PIN_LOCK_AFTER - 3):
+        enter_pin(user, "0000", NOW)
+    db.session.commit()
+    page = client.get("/dashboard/studio/pin").get_data(as_text=True)
+    assert "Votre code a été bloqué : un code faux a été tapé 10 fois de suite au téléphone." in page
+    assert "Choisissez un nouveau code ci-dessous pour le débloquer." in page
+    assert studio_user("+22370000001") is None
+    token = csrf_token(client, "/dashboard/studio/pin")
+    done = client.post("/dashboard/studio/pin", data={"csrf_token": token, "pin": "5938", "again": "5938"})
+    assert done.status_code == 200 and "Code enregistré" in done.get_data(as_text=True)
+    assert "bloqué" not in done.get_data(as_text=True)
+    db.session.expire_all()
+    assert user.studio_pin_failures == 0 and studio_user("+22370000001") == user
+    unlocked = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "studio.pin")).one()
+    assert unlocked.detail == {"unlocked": True}
 
 
 def test_the_page_in_english(client, make_user, audio):

@@ -549,3 +549,53 @@ def test_a_text_kept_on_an_earlier_call_is_not_offered_until_fetched(app, client
     phone = Phone("twilio", client, EDITOR, _sid(13, "twilio"))
     phone.start()
     assert phone.key(PIN) == phone.record(_item(phone, "sorry"))
+
+
+# --- wrong PINs across calls --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_wrong_pins_across_calls_lock_the_studio_until_a_new_pin(backend, app, client, audio, editor, provider, caplog):
+    """Three tries a call, but the count goes on from call to call: the tenth wrong PIN in a row ends the call at
+    once, and the number then hears the listener line until the editor chooses a new PIN on the dashboard."""
+    caplog.set_level(logging.INFO)
+    _needed("prompts/goodbye")
+    welcome = lambda p: p.gather(p.say(P("studio-welcome")), pin=True)  # noqa: E731
+    wrong = lambda p: p.gather(p.say(P("studio-pin-wrong")) + p.say(P("studio-welcome")), pin=True)  # noqa: E731
+    bye = lambda p: p.hangup(p.say(P("studio-pin-wrong")) + p.say(P("goodbye")))  # noqa: E731
+    calls = iter(range(20, 40))
+
+    def call() -> Phone:
+        phone = Phone(provider, client, EDITOR, _sid(next(calls), provider))
+        assert phone.start() == welcome(phone)
+        return phone
+
+    phone = call()  # two wrong, then the right one: the count starts again
+    assert phone.key("9999") == wrong(phone) and phone.key("8642") == wrong(phone)
+    assert phone.key(PIN) == phone.record(_item(phone, "goodbye"))
+    phone.final()
+    db.session.expire_all()
+    assert editor.studio_pin_failures == 0
+    for _ in range(3):  # three calls of three wrong PINs: nine in a row
+        phone = call()
+        assert phone.key("9999") == wrong(phone) and phone.key("8642") == wrong(phone)
+        assert phone.key("13579") == bye(phone)
+        phone.final()
+    db.session.expire_all()
+    assert editor.studio_pin_failures == 9
+    phone = call()
+    assert phone.key("9999") == bye(phone)  # the tenth: locked, the call ends at once
+    phone.final()
+    db.session.expire_all()
+    assert editor.studio_pin_failures == 10
+    assert "locked after 10 wrong PINs" in caplog.text
+    assert EDITOR not in caplog.text and PIN not in caplog.text and "9999" not in caplog.text
+
+    phone = Phone(provider, client, EDITOR, _sid(next(calls), provider))
+    assert phone.start() == _language_menu(phone, None)  # locked: the normal listener line, even with the right PIN
+    phone.final()
+
+    set_pin(editor, "5938")  # a new PIN chosen on the dashboard unlocks
+    db.session.commit()
+    phone = call()
+    assert phone.key("5938") == phone.record(_item(phone, "goodbye"))

@@ -5,24 +5,30 @@ changes; the studio PIN; the most-needed recordings first."""
 from __future__ import annotations
 
 import io
+import logging
 import math
 import struct
 import wave
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import create_engine, select, text
 
+from accounts.models import AuditEvent, User
 from accounts.roles import Role
 from content.recordings import cached_recording
 from core.db import db
 from studio.audio import AudioRefused, normalise
 from studio.models import AudioFallback, Recording, RecordingSource, RecordingStatus, ReviewStatus
 from studio.service import (
+    PIN_LOCK_AFTER,
     StudioRefused,
     approve,
     check_pin,
     current_recording,
+    enter_pin,
     most_needed,
+    pin_locked,
+    recorder,
     reject,
     review_of,
     review_state,
@@ -143,6 +149,62 @@ def test_the_studio_pin(app, make_user, pin, ok):
     assert studio_user("+22376000009") == user
     user.active = False
     assert studio_user("+22376000009") is None
+
+
+def _failures(user: User) -> int:
+    return db.session.scalar(select(User.studio_pin_failures).where(User.id == user.id))
+
+
+def test_wrong_pins_in_a_row_lock_the_phone_studio_until_a_new_pin(backend, app, make_user, caplog):
+    caplog.set_level(logging.INFO)
+    user = make_user(Role.EDITOR, phone="+22376000009")
+    set_pin(user, "4821")
+    db.session.commit()
+    assert _failures(user) == 0
+    for n in range(1, PIN_LOCK_AFTER - 1):  # wrong PINs, on any number of calls: counted in the database
+        assert not enter_pin(user, "0000", NOW)
+        assert _failures(user) == n
+    assert enter_pin(user, "4821", NOW) and _failures(user) == 0  # a right PIN: the count starts again
+    for n in range(1, PIN_LOCK_AFTER):
+        enter_pin(user, f"9{n:03d}", NOW)
+    db.session.commit()
+    assert studio_user("+22376000009") == user and not pin_locked(user)  # one try left
+    assert "locked" not in caplog.text
+    assert not enter_pin(user, "8888", NOW)
+    db.session.commit()
+    assert _failures(user) == PIN_LOCK_AFTER and pin_locked(user)
+    assert studio_user("+22376000009") is None  # the number hears the listener line
+    assert recorder("+22376000009") == user  # still a person who may record (a call they ask for while signed in)
+    [warning] = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert warning.name == "studio.service" and "locked after 10 wrong PINs" in warning.getMessage()
+    for secret in ("+22376000009", "4821", "8888", "0000"):
+        assert secret not in caplog.text
+    locked = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "studio.pin_locked")).one()
+    assert (locked.target, locked.user_id) == (str(user.id), None)  # done by whoever called, not by the user
+    assert locked.detail == {"phone": "+2237600****", "wrong": PIN_LOCK_AFTER}
+    assert not enter_pin(user, "4821", NOW) and pin_locked(user)  # once locked, even the right PIN is refused
+    set_pin(user, "5938")  # a new PIN on the dashboard unlocks
+    db.session.commit()
+    assert _failures(user) == 0 and studio_user("+22376000009") == user
+
+
+@pytest.mark.parametrize("backend", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
+def test_a_wrong_pin_adds_to_the_count_in_the_database_not_to_what_was_read(backend, app, make_user, database_url):
+    """Two calls at once each add their wrong PIN: the count is raised in the database (``n = n + 1``), never
+    written back from a value read before the other call's. (PostgreSQL: on SQLite a transaction holds the write
+    lock from its start, so nothing can change under it.)"""
+    user = make_user(Role.EDITOR, phone="+22376000009")
+    set_pin(user, "4821")
+    db.session.commit()
+    assert user.studio_pin_failures == 0  # read: what a read-modify-write would write back plus one
+    other = create_engine(database_url)
+    with other.begin() as conn:  # another call's wrong PIN, committed meanwhile
+        raised = text("UPDATE users SET studio_pin_failures = studio_pin_failures + 1 WHERE id = :id")
+        conn.execute(raised, {"id": user.id})
+    other.dispose()
+    assert not enter_pin(user, "0000", NOW)
+    db.session.commit()
+    assert _failures(user) == 2 and user.studio_pin_failures == 2
 
 
 def test_an_agent_with_a_pin_is_no_studio_user(app, make_user):

@@ -66,6 +66,7 @@ PRIORITY_OF_PURPOSE = {
     Purpose.RESUME_HINT: Priority.REPLY,
     Purpose.OTHER: Priority.REPLY,
     Purpose.CALLBACK: Priority.CALLBACK,
+    Purpose.STUDIO: Priority.CALLBACK,  # someone waits by their phone, as for a callback
     Purpose.CAMPAIGN: Priority.CAMPAIGN,
 }
 

@@ -55,6 +55,7 @@ class Purpose(enum.StrEnum):
     CALLBACK = "callback"
     OTHER = "other"
     RESUME_HINT = "resume_hint"  # to an opted-out listener who texted: how to opt back in (at most once a day)
+    STUDIO = "studio"  # a studio call a user asked for on the dashboard, to record by phone (ivr.studio.call_me)
 
 
 CONSENT_CONFIRMATIONS = frozenset({Purpose.OPT_OUT_CONFIRMATION, Purpose.OPT_IN_CONFIRMATION})

@@ -140,6 +140,8 @@ def incoming():
         what = "Kalanso vous rappelle (gratuit) après votre appel manqué"
     elif state.get("campaign_delivery_id"):
         what = "Kalanso vous appelle pour une leçon (campagne)"
+    elif state.get("entry") == "studio":
+        what = "Le studio vous appelle pour enregistrer (vous l'avez demandé)"
     else:
         what = "Kalanso vous appelle"
     return jsonify(call=session.provider_call_id, what=what)

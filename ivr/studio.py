@@ -14,6 +14,13 @@ A kept take becomes a ``StudioTake`` row (unique per provider recording: a retri
 scheduler's job (``ivr.studio_fetch``) fetches it from the provider after the call and stores it as the text's
 recording, which callers hear from their next call.
 
+**Call me to record.** A user who may record, signed in on the dashboard, asks the line to call the phone on their
+account (``call_me``): an outbound call (``Purpose.STUDIO``) whose state is ``{"entry": "studio", "studio_user":
+<id>}``. Answered, it opens the studio without the PIN (they asked while signed in with their password): a short
+greeting (``studio-called``), then the first text, as after a right PIN. If that number is no longer theirs, or
+they may no longer record, the call says goodbye. One such call at a time: none while another for them was asked
+for less than ``CALL_AGAIN_AFTER`` ago and is still queued, ringing or in progress.
+
 ``step`` is the pure flow (state in ``CallSession.state``, our events in); ``answer`` is its service for
 ``ivr.service.handle``. On the local simulator the page records with the browser's microphone.
 """
@@ -24,29 +31,34 @@ import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from accounts.models import User
+from accounts.roles import Permission, allowed
 from content.catalog import get_catalog
 from content.model import Localized
 from core.db import db
 from core.events import CallEvent, CallStarted, KeysPressed, Recorded
 from core.phones import mask_phone
-from core.vocabulary import Direction
+from core.vocabulary import CallStatus, Direction, Purpose
 from core.voice import Gather, Record, Utterance, VoiceTurn
 from ivr.audio import utterance
 from ivr.menu import Prompt, Said
 from ivr.models import CallSession, StudioTake, TakeStatus
+from ivr.outbound import start_call
 from ivr.prompts import is_template, load_prompts
-from studio.service import StudioText, enter_pin, most_needed, pin_locked, studio_texts, studio_user
+from listeners.service import find_or_create_listener, may_contact
+from studio.service import StudioText, enter_pin, most_needed, pin_locked, recorder, studio_texts, studio_user
 
 log = logging.getLogger(__name__)
 
 KEY = "studio"  # in CallSession.state: the studio's own state
+ENTRY = "studio"  # CallSession.state["entry"] of a studio call a user asked for; state["studio_user"] says who
+CALL_AGAIN_AFTER = timedelta(minutes=15)  # a studio call asked for and not over blocks another one this long
 LANG = "bm"  # the language recorded
 SPOKEN = "fr"  # the language of the studio's instructions and guides
 PIN_TRIES = 3
@@ -102,6 +114,13 @@ def in_studio(state: dict[str, Any]) -> bool:
 def begin(state: dict[str, Any], user_id: int) -> Out:
     own = {"user": user_id, "tries": 0, "silences": 0, "skipped": []}
     return Out({**state, "node": "studio-pin", KEY: own}, (Prompt("studio-welcome"),), gather=PIN, nodes=("studio",))
+
+
+def begin_called(state: dict[str, Any], user_id: int, next_item: Callable[..., Item | None]) -> Out:
+    """A studio call the user asked for, answered: no PIN, the greeting, then the first text."""
+    own = {"user": user_id, "tries": 0, "silences": 0, "skipped": [], "called": True}
+    out = _next({**state, KEY: own}, own, (Prompt("studio-called"),), next_item)
+    return Out(out.state, out.lines, out.gather, out.record, nodes=("studio", *out.nodes))
 
 
 def step(
@@ -252,6 +271,8 @@ def offered(session: CallSession) -> User | None:
 
 def answer(session: CallSession, state: dict[str, Any], event: CallEvent, now: datetime) -> Out | None:
     """The studio's answer, or None when this call is not (or no longer) in the studio."""
+    if isinstance(event, CallStarted) and state.get("entry") == ENTRY and not state.get("node"):
+        return _called(session, state)
     if isinstance(event, CallStarted):
         user = offered(session) if not state.get("node") else None
         if user is None:
@@ -260,8 +281,11 @@ def answer(session: CallSession, state: dict[str, Any], event: CallEvent, now: d
         return begin(state, user.id)
     if not in_studio(state):
         return None
-    user_id = int((state.get(KEY) or {}).get("user") or 0)
-    user = studio_user(session.phone) if session.phone else None
+    own = state.get(KEY) or {}
+    user_id = int(own.get("user") or 0)
+    # a call they asked for needs no PIN (``recorder``); a call they made, the PIN (``studio_user``)
+    who = recorder if own.get("called") else studio_user
+    user = who(session.phone) if session.phone else None
     if user is None or user.id != user_id:  # no longer allowed to record (deactivated, role or PIN removed)
         return Out({**state, "node": "studio-end"}, (Prompt("goodbye"),))
     out = step(state, event, pin_ok=lambda pin: enter_pin(user, pin, now), next_item=_next_item)
@@ -270,6 +294,64 @@ def answer(session: CallSession, state: dict[str, Any], event: CallEvent, now: d
     if out.keep is not None:
         keep_take(session, user.id, out.keep, now)
     return out
+
+
+def _called(session: CallSession, state: dict[str, Any]) -> Out:
+    """A studio call a user asked for, answered: the studio if that number is still theirs and they may still record,
+    else a polite goodbye."""
+    user_id = int(state.get("studio_user") or 0)
+    user = recorder(session.phone) if session.phone and session.direction == Direction.OUTBOUND else None
+    if user is None or user.id != user_id:
+        log.info("studio call %s to %s: no longer for user %s, goodbye", session.id, mask_phone(session.phone), user_id)
+        return Out({**state, "node": "studio-end"}, (Prompt("goodbye"),), nodes=("goodbye",))
+    log.info("studio call %s to %s answered: studio for user %s", session.id, mask_phone(session.phone), user_id)
+    return begin_called(state, user.id, _next_item)
+
+
+# --- call me to record ------------------------------------------------------------------------------------------
+
+
+class CallRefused(Exception):
+    """Why no studio call is placed: ``reason`` is one of ``CALL_REFUSALS`` (the dashboard says it in words)."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+CALL_REFUSALS = ("not_allowed", "no_phone", "opted_out", "already")
+
+_ACTIVE = (CallStatus.QUEUED, CallStatus.RINGING, CallStatus.IN_PROGRESS)
+
+
+def call_me(user: User, now: datetime) -> CallSession:
+    """Ask the line to call ``user``'s phone for the studio (flushes; the caller commits and audits). Raises
+    ``CallRefused``: they may not record; no phone on their account; that number opted out of the line; or a studio
+    call for them asked for less than ``CALL_AGAIN_AFTER`` ago is not over yet. The user's row is locked first, so
+    two requests at once place one call."""
+    locked = select(User).where(User.id == user.id).with_for_update(key_share=True)
+    user = db.session.scalars(locked.execution_options(populate_existing=True)).one()
+    if not (user.active and allowed(user.role, Permission.RECORD)):
+        raise CallRefused("not_allowed")
+    if not user.phone:
+        raise CallRefused("no_phone")
+    listener = find_or_create_listener(user.phone, now)
+    if not may_contact(listener):
+        raise CallRefused("opted_out")
+    waiting = select(CallSession.id).where(
+        CallSession.created_at >= now - CALL_AGAIN_AFTER,
+        CallSession.direction == Direction.OUTBOUND,
+        CallSession.status.in_(_ACTIVE),
+        CallSession.state["entry"].as_string() == ENTRY,
+        CallSession.state["studio_user"].as_integer() == user.id,
+    )
+    if db.session.scalars(waiting.limit(1)).first() is not None:
+        raise CallRefused("already")
+    session = start_call(listener, {"entry": ENTRY, "studio_user": user.id}, now, purpose=Purpose.STUDIO)
+    if session is None:  # opted out (checked above; start_call checks again)
+        raise CallRefused("opted_out")
+    log.info("studio call %s to %s asked for by user %s", session.id, mask_phone(user.phone), user.id)
+    return session
 
 
 def keep_take(session: CallSession, user_id: int, keep: Keep, now: datetime) -> StudioTake | None:

@@ -1,7 +1,8 @@
 """The studio's item page: one text, French and Bambara side by side, its review state and current recording per
 language; record with the microphone (``static/studio-record.js``) or upload a WAV/MP3 file, listen, keep; a
 reviewer sets the text's state and approves or rejects the recording of someone else. And the studio PIN page
-(recording by phone). The rules live in ``studio.service``; this module shows them and records the audit log.
+(recording by phone), where one may also ask the line to call them to record (``ivr.studio.call_me``). The rules
+live in ``studio.service`` and ``ivr.studio``; this module shows them and records the audit log.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from accounts.roles import Permission, allowed
 from content.catalog import get_catalog
 from content.recordings import find_generated, find_recorded
 from core.db import db
+from core.phones import mask_phone
 from dashboard.access import me, now, require
+from ivr import studio as phone_studio
 from ivr.prompts import is_template, load_prompts
 from studio import service
 from studio.audio import MAX_INPUT_BYTES, AudioRefused
@@ -79,6 +82,27 @@ class DecideForm(FlaskForm):
 class PinForm(FlaskForm):
     pin = PasswordField(_l("Nouveau code (4 à 8 chiffres)"))
     again = PasswordField(_l("Le même code, encore"))
+
+
+class CallMeForm(FlaskForm):
+    """The "Appelez-moi pour enregistrer" button: nothing to fill, the CSRF token only."""
+
+
+CALL_REFUSED = {  # ivr.studio.CALL_REFUSALS, in words
+    "not_allowed": _l("Votre compte ne permet plus d'enregistrer."),
+    "no_phone": _l(
+        "Votre compte n'a pas de numéro de téléphone : demandez à un administrateur de l'ajouter, "
+        "puis la ligne pourra vous appeler."
+    ),
+    "opted_out": _l(
+        "Votre numéro est désinscrit de la ligne (quelqu'un a demandé, depuis ce numéro, à ne plus être appelé) : "
+        "la ligne ne l'appelle plus. Pour le réinscrire, envoyez START par SMS à la ligne, puis réessayez."
+    ),
+    "already": _l(
+        "Un appel du studio pour vous est déjà prévu ou en cours : décrochez quand votre téléphone sonne. "
+        "Vous pourrez en demander un autre dans quelques minutes."
+    ),
+}
 
 
 def _texts() -> dict[str, service.StudioText]:
@@ -332,12 +356,34 @@ def pin():
                 done, form = True, PinForm(formdata=None)
     elif form.is_submitted():
         status = 422
+    return _pin_page(user, form, done=done, status=status)
+
+
+@bp.post("/call")
+@require(Permission.RECORD)
+def call_me():
+    """The line calls the phone on the account and opens the studio, without PIN ("Appelez-moi pour enregistrer")."""
+    user = me()  # the CSRF token was checked before this view, as for every form (``dashboard.csrf``)
+    try:
+        session = phone_studio.call_me(user, now())
+    except phone_studio.CallRefused as exc:
+        db.session.rollback()
+        return _pin_page(user, PinForm(formdata=None), call_problem=CALL_REFUSED[exc.reason], status=422)
+    audit.record("studio.call_me", now(), user=user, target=f"call:{session.id}", phone=mask_phone(user.phone))
+    db.session.commit()
+    return redirect(url_for(".pin", called=1, _anchor="call"), code=303)
+
+
+def _pin_page(user: User, form: PinForm, *, done: bool = False, call_problem: str | None = None, status: int = 200):
     return render_template(
         "dashboard/studio/pin.html",
         form=form,
+        call_form=CallMeForm(formdata=None),
         user=user,
         done=done,
         locked=bool(user.studio_pin_hash) and service.pin_locked(user),
         lock_after=service.PIN_LOCK_AFTER,
+        called=request.args.get("called") == "1" and call_problem is None,
+        call_problem=call_problem,
         current_app_views=current_app.view_functions,
     ), status

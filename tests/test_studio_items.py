@@ -8,11 +8,12 @@ import io
 import wave
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from accounts.models import AuditEvent
 from content.recordings import cached_recording
 from core.db import db
+from ivr.models import CallSession
 from studio.models import RecordingSource, RecordingStatus, ReviewStatus
 from studio.service import (
     PIN_LOCK_AFTER,
@@ -51,20 +52,24 @@ def actions() -> list[str]:
 
 
 @pytest.mark.parametrize(
-    ("role", "code"),
+    ("role", "code", "call"),
     [
-        (Role.ADMIN, 200),
-        (Role.MANAGER, 200),
-        (Role.REVIEWER, 200),
-        (Role.EDITOR, 200),
-        (Role.AGENT, 403),
-        (Role.VIEWER, 403),
+        (Role.ADMIN, 200, 303),
+        (Role.MANAGER, 200, 303),
+        (Role.REVIEWER, 200, 303),
+        (Role.EDITOR, 200, 303),
+        (Role.AGENT, 403, 403),
+        (Role.VIEWER, 403, 403),
     ],
 )
-def test_who_may_open_the_item_and_pin_pages(client, make_user, audio, role, code):
-    sign_in(client, make_user(role))
+def test_who_may_open_the_item_and_pin_pages(client, make_user, audio, role, code, call):
+    sign_in(client, make_user(role, phone="+22370000001"))
     assert client.get(PAGE).status_code == code
     assert client.get("/dashboard/studio/pin").status_code == code
+    token = csrf_token(client, "/dashboard/studio/pin" if code == 200 else "/dashboard/")
+    asked = client.post("/dashboard/studio/call", data={"csrf_token": token})  # "Appelez-moi pour enregistrer"
+    assert asked.status_code == call
+    assert db.session.scalar(select(func.count()).select_from(CallSession)) == (1 if call == 303 else 0)
 
 
 def test_signed_out_goes_to_the_sign_in_page(client, audio):

@@ -171,6 +171,14 @@ def client(app):
     return app.test_client()
 
 
+@pytest.fixture
+def audio(app, tmp_path):
+    """An empty audio folder for this test's recordings (the content's own stays untouched)."""
+    folder = tmp_path / "audio"
+    app.config["KALANSO_AUDIO_DIR"] = folder
+    return folder
+
+
 @pytest.fixture(autouse=True)
 def _fresh_process_caches():
     """What a process keeps in memory between requests starts empty in every test."""

@@ -35,13 +35,6 @@ AT_CALL_API = "https://voice.sandbox.africastalking.com/call"
 
 
 @pytest.fixture
-def audio(app, tmp_path):
-    folder = tmp_path / "audio"
-    app.config["KALANSO_AUDIO_DIR"] = folder
-    return folder
-
-
-@pytest.fixture
 def editor(app, make_user):
     """An editor with a phone on the account and no studio PIN: none is needed to be called."""
     return make_user(Role.EDITOR, phone=EDITOR)

@@ -34,13 +34,6 @@ PAGE = f"/dashboard/studio/items/{STEM}"
 UPLOAD = f"/dashboard/studio/upload/{STEM}"
 
 
-@pytest.fixture
-def audio(app, tmp_path):
-    folder = tmp_path / "audio"
-    app.config["KALANSO_AUDIO_DIR"] = folder
-    return folder
-
-
 def send(client, data: bytes, *, lang: str = "bm", source: str = "upload", name: str = "voix.wav", **kw):
     token = csrf_token(client, PAGE)
     form = {"csrf_token": token, "lang": lang, "source": source, "file": (io.BytesIO(data), name)}

@@ -44,13 +44,6 @@ def P(key: str, lang: str = "fr", **params) -> str:
 
 
 @pytest.fixture
-def audio(app, tmp_path):
-    folder = tmp_path / "audio"
-    app.config["KALANSO_AUDIO_DIR"] = folder
-    return folder
-
-
-@pytest.fixture
 def editor(app, make_user):
     user = make_user(Role.EDITOR, phone=EDITOR)
     set_pin(user, PIN)

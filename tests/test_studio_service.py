@@ -54,13 +54,6 @@ def tone(seconds: float = 1.5, rate: int = 8000, silence: float = 0.5) -> bytes:
     return buf.getvalue()
 
 
-@pytest.fixture
-def audio(app, tmp_path):
-    folder = tmp_path / "audio"
-    app.config["KALANSO_AUDIO_DIR"] = folder
-    return folder
-
-
 STEM = "money/saving-a-little/small-sums"
 
 

@@ -33,13 +33,6 @@ BASE = w.BASE
 
 
 @pytest.fixture
-def audio(app, tmp_path):
-    folder = tmp_path / "audio"
-    app.config["KALANSO_AUDIO_DIR"] = folder
-    return folder
-
-
-@pytest.fixture
 def s3(app, tmp_path, audio):
     with object_storage(app, tmp_path / "cache") as client:
         yield client

@@ -71,6 +71,7 @@ class Settings:
     at_voice_number: str = ""
     at_callback_secret: str = ""
     twilio_api_base_url: str = ""  # empty = the real Twilio API; a local fake server in tests
+    twilio_compatible: str = "twilio"  # TWILIO_COMPATIBLE: the platform behind the Twilio provider (twilio, somleng)
     at_api_base_url: str = ""  # empty = the real Africa's Talking API
     sms_rate_per_second: float = 10.0
     call_rate_per_second: float = 1.0
@@ -246,6 +247,7 @@ class Settings:
             calling_window=calling_window,
             blocked_days=blocked_days,
             twilio_api_base_url=_base_url(get, "TWILIO_API_BASE_URL"),
+            twilio_compatible=_twilio_compatible(get),
             at_api_base_url=_base_url(get, "AT_API_BASE_URL"),
             **sms,
             **missed_call,
@@ -284,6 +286,22 @@ def _base_url(get, name: str) -> str:
     if value and urlparse(value).scheme not in ("http", "https"):
         raise ConfigError(f"{name} must be an http(s) URL, got {value!r}")
     return value
+
+
+TWILIO_PLATFORMS = ("twilio", "somleng")
+
+
+def _twilio_compatible(get) -> str:
+    """The platform the Twilio provider talks to (``providers.twilio.dialect``); Somleng has no default address."""
+    platform = get("TWILIO_COMPATIBLE", "twilio").lower()
+    if platform not in TWILIO_PLATFORMS:
+        raise ConfigError(f"TWILIO_COMPATIBLE must be one of {', '.join(TWILIO_PLATFORMS)}, got {platform!r}")
+    if platform == "somleng" and not get("TWILIO_API_BASE_URL"):
+        raise ConfigError(
+            "TWILIO_COMPATIBLE=somleng needs TWILIO_API_BASE_URL: your Somleng's API address, "
+            "such as https://api.somleng.org"
+        )
+    return platform
 
 
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")

@@ -43,7 +43,7 @@ def twilio_voice():
     settings = current_app.config["KALANSO"]
     if not signature.verify(request, settings):
         abort(403)
-    turn = answer(lambda: twilio.parse_voice(request))
+    turn = answer(lambda: twilio.parse_voice(request, settings))
     return Response(twilio.render(turn, settings), mimetype=XML)
 
 
@@ -53,7 +53,7 @@ def twilio_status():
     settings = current_app.config["KALANSO"]
     if not signature.verify(request, settings):
         abort(403)
-    answer(lambda: twilio.parse_status(request))
+    answer(lambda: twilio.parse_status(request, settings))
     return Response(twilio.render(VoiceTurn(say=(), gather=None), settings), mimetype=XML)
 
 

@@ -52,7 +52,7 @@ def twilio_incoming():
 @provider_webhook
 def twilio_status():
     _verify_twilio()
-    if _report(twilio_sms.parse_report(request.form)) is _NOT_RECORDED:
+    if _report(twilio_sms.parse_report(request.form, current_app.config["KALANSO"])) is _NOT_RECORDED:
         return Response("", 503, headers={"Retry-After": RETRY_AFTER})
     return "", 204
 

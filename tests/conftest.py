@@ -155,8 +155,20 @@ def database_url(request, sqlite_template, tmp_path) -> str:
 
 
 @pytest.fixture
-def app(database_url) -> Iterator[Flask]:
-    app = make_app(database_url)
+def app_config(request) -> dict[str, str]:
+    """Settings on top of BASE_CONFIG for this test's app. A test parametrised over providers (a ``provider`` or
+    ``line`` parameter) whose value is ``somleng`` runs on the Twilio provider in Somleng mode
+    (tests/somleng_support.py): the same journey as Twilio's, in Somleng's words."""
+    from tests.somleng_support import CONFIG as SOMLENG
+
+    callspec = getattr(request.node, "callspec", None)
+    params = callspec.params if callspec else {}
+    return dict(SOMLENG) if "somleng" in (params.get("provider"), params.get("line")) else {}
+
+
+@pytest.fixture
+def app(database_url, app_config) -> Iterator[Flask]:
+    app = make_app(database_url, **app_config)
     app.config["KALANSO_CLOCK"] = lambda: NOW  # the dashboard's clock (dashboard.access.now)
     with app.app_context():
         yield app

@@ -1,6 +1,8 @@
 """The voice line end to end, per provider: the providers' exact parameter sets in, the exact XML out,
 and the rows written. One table of steps (a first call dropped mid-lesson, then a second call that
-resumes, completes the lesson, hears its progress and opts out) runs over Twilio and Africa's Talking.
+resumes, completes the lesson, hears its progress and opts out) runs over Twilio, Africa's Talking and
+Somleng (the Twilio provider with TWILIO_COMPATIBLE=somleng, fed Somleng's own parameters and signature:
+tests/somleng_support.py).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from ivr.audio import transliterate_for_tts
 from ivr.models import CallSession
 from ivr.prompts import prompt
 from listeners.models import LessonProgress, Listener, ProgressStatus, QuizAnswer
+from tests import somleng_support as s
 from tests import voice_support as w
 
 
@@ -33,47 +36,59 @@ class Wire:
     name: str
     turns: dict[int, int] = field(default_factory=dict)  # call -> requests answered so far
 
+    def sid(self, call: int) -> str:
+        return {"twilio": f"CA{call:032d}", "somleng": s.call_sid(call)}.get(self.name, f"ATVId_{call}")
+
     def start(self, client, call: int):
         self.turns[call] = 1
         if self.name == "twilio":
-            return w.post_twilio(client, "/ivr/twilio/voice", w.twilio_call(CallSid=_sid(call)))
-        return client.post(w.AT_URL, data=w.at_call(sessionId=f"ATVId_{call}"))
+            return w.post_twilio(client, "/ivr/twilio/voice", w.twilio_call(CallSid=self.sid(call)))
+        if self.name == "somleng":
+            return s.post(client, "/ivr/twilio/voice", s.voice(self.sid(call)))
+        return client.post(w.AT_URL, data=w.at_call(sessionId=self.sid(call)))
 
     def key(self, client, call: int, digits: str | None):
         turn = self.turns[call]
         self.turns[call] = turn + 1
+        path = f"/ivr/twilio/voice?ev=gather&t={turn}"
         if self.name == "twilio":
-            return w.post_twilio(
-                client, f"/ivr/twilio/voice?ev=gather&t={turn}", w.twilio_gather(digits) | {"CallSid": _sid(call)}
-            )
-        params = w.at_call(sessionId=f"ATVId_{call}")
+            return w.post_twilio(client, path, w.twilio_gather(digits) | {"CallSid": self.sid(call)})
+        if self.name == "somleng":
+            return s.post(client, path, s.voice(self.sid(call), status="in-progress", digits=digits))
+        params = w.at_call(sessionId=self.sid(call))
         if digits is not None:
             params["dtmfDigits"] = digits
         return client.post(f"{w.AT_URL}?ev=digits&t={turn}", data=params)
 
     def final(self, client, call: int):
         if self.name == "twilio":
-            return w.post_twilio(client, "/ivr/twilio/status", w.twilio_status("completed") | {"CallSid": _sid(call)})
-        return client.post(w.AT_URL, data=w.at_final() | {"sessionId": f"ATVId_{call}"})
+            params = w.twilio_status("completed") | {"CallSid": self.sid(call)}
+            return w.post_twilio(client, "/ivr/twilio/status", params)
+        if self.name == "somleng":
+            return s.post(client, "/ivr/twilio/status", s.call_status(self.sid(call), "completed"))
+        return client.post(w.AT_URL, data=w.at_final() | {"sessionId": self.sid(call)})
 
     def gather(self, *texts: str, call: int = 1) -> str:
         turn = self.turns[call]
-        return w.twiml_gather(*texts, turn=turn) if self.name == "twilio" else w.at_gather(*texts, turn=turn)
+        if self.name == "africastalking":
+            return w.at_gather(*texts, turn=turn)
+        return w.twiml_gather(*texts, turn=turn, voice=self.voice)
 
     def hangup(self, *texts: str) -> str:
-        return w.twiml_hangup(*texts) if self.name == "twilio" else w.at_end(*texts)
+        return w.at_end(*texts) if self.name == "africastalking" else w.twiml_hangup(*texts, voice=self.voice)
+
+    @property
+    def voice(self) -> str | None:
+        """Twilio's French voice; Somleng is given the language only."""
+        return None if self.name == "somleng" else "Polly.Lea"
 
     @property
     def empty(self) -> str:
-        return w.TWIML_EMPTY if self.name == "twilio" else w.AT_EMPTY
+        return w.AT_EMPTY if self.name == "africastalking" else w.TWIML_EMPTY
 
     @property
     def duration(self) -> int:
-        return 47 if self.name == "twilio" else 39
-
-
-def _sid(call: int) -> str:
-    return f"CA{call:032d}"
+        return {"twilio": 47, "somleng": 52}.get(self.name, 39)
 
 
 def _listener() -> Listener:
@@ -89,8 +104,7 @@ def _bookmark(*keys: str) -> tuple:
 
 
 def _session(wire: Wire, call: int) -> CallSession:
-    provider_id = _sid(call) if wire.name == "twilio" else f"ATVId_{call}"
-    return db.session.scalars(select(CallSession).filter_by(provider_call_id=provider_id)).one()
+    return db.session.scalars(select(CallSession).filter_by(provider_call_id=wire.sid(call))).one()
 
 
 def _steps(catalog):
@@ -158,7 +172,7 @@ def _lessons(catalog) -> int:
     return sum(len(c.lessons) for c in catalog)
 
 
-@pytest.mark.parametrize("provider", ["twilio", "africastalking"])
+@pytest.mark.parametrize("provider", ["twilio", "africastalking", "somleng"])
 def test_a_dropped_call_resumes_and_the_lesson_completes(provider, backend, client, catalog, clock):
     wire = Wire(provider)
     for n, (call, action, digits, (kind, texts), check) in enumerate(_steps(catalog)):
@@ -203,7 +217,7 @@ def test_a_dropped_call_resumes_and_the_lesson_completes(provider, backend, clie
         )
 
 
-@pytest.mark.parametrize("provider", ["twilio", "africastalking"])
+@pytest.mark.parametrize("provider", ["twilio", "africastalking", "somleng"])
 def test_three_misses_in_a_menu_say_goodbye(provider, client, clock):
     wire = Wire(provider)
     wire.start(client, 1)
@@ -226,7 +240,7 @@ def test_bambara_caller_hears_transliterated_bambara_on_twilio(client, catalog, 
     assert _listener().language == "bm"
 
 
-@pytest.mark.parametrize("provider", ["twilio", "africastalking"])
+@pytest.mark.parametrize("provider", ["twilio", "africastalking", "somleng"])
 def test_after_the_last_lesson_of_a_course_1_starts_the_next_course(provider, client, catalog, clock):
     wire = Wire(provider)
     labour, money = catalog.course("child-labour"), catalog.course("money")
@@ -251,7 +265,7 @@ def test_after_the_last_lesson_of_a_course_1_starts_the_next_course(provider, cl
     ]  # fmt: skip
 
 
-@pytest.mark.parametrize("provider", ["twilio", "africastalking"])
+@pytest.mark.parametrize("provider", ["twilio", "africastalking", "somleng"])
 def test_the_opt_out_question_in_bambara(provider, client, clock):
     """A Bambara caller hears the question in Bambara (transliterated for the fallback voice); 0 goes back."""
     wire = Wire(provider)
@@ -391,12 +405,14 @@ class Phone:
 
     def __init__(self, provider: str, client):
         self.provider, self.client, self.turn = provider, client, 0
-        self.sid = {"twilio": w.CALL_SID, "africastalking": w.AT_SESSION}.get(provider, "")
+        self.sid = {"twilio": w.CALL_SID, "africastalking": w.AT_SESSION, "somleng": s.call_sid(1)}.get(provider, "")
 
     def start(self) -> None:
         self.turn = 1
         if self.provider == "twilio":
             w.post_twilio(self.client, "/ivr/twilio/voice", w.twilio_call())
+        elif self.provider == "somleng":
+            s.post(self.client, "/ivr/twilio/voice", s.voice(self.sid))
         elif self.provider == "africastalking":
             self.client.post(w.AT_URL, data=w.at_call())
         else:
@@ -408,6 +424,9 @@ class Phone:
         if self.provider == "twilio":
             body = w.post_twilio(self.client, f"/ivr/twilio/voice?ev=gather&t={turn}", w.twilio_gather(digits)).text
             return "<Gather" in body
+        if self.provider == "somleng":
+            params = s.voice(self.sid, status="in-progress", digits=digits)
+            return "<Gather" in s.post(self.client, f"/ivr/twilio/voice?ev=gather&t={turn}", params).text
         if self.provider == "africastalking":
             if digits is None:
                 body = self.client.post(f"{w.AT_URL}?ev=timeout&t={turn}", data=w.at_call()).text
@@ -423,12 +442,14 @@ class Phone:
     def final(self):
         if self.provider == "twilio":
             return w.post_twilio(self.client, "/ivr/twilio/status", w.twilio_status("completed"))
+        if self.provider == "somleng":
+            return s.post(self.client, "/ivr/twilio/status", s.call_status(self.sid, "completed"))
         if self.provider == "africastalking":
             return self.client.post(w.AT_URL, data=w.at_final())
         return self.client.post("/simulator/voice", json={"action": "hangup", "phone": w.CALLER, "call": self.sid})
 
 
-FINAL_DURATION = {"twilio": 47, "africastalking": 39, "local": None}  # the local provider reports none
+FINAL_DURATION = {"twilio": 47, "africastalking": 39, "somleng": 52, "local": None}  # the local provider reports none
 LINE_ENDINGS = {
     # the line says goodbye after three silences at the first menu
     "goodbye": ([None, None, None], ["language", "!timeout", "!timeout", "!timeout", "goodbye", "hangup"]),
@@ -457,7 +478,7 @@ LINE_ENDINGS = {
 
 
 @pytest.mark.parametrize("ending", sorted(LINE_ENDINGS))
-@pytest.mark.parametrize("provider", ["twilio", "africastalking", "local"])
+@pytest.mark.parametrize("provider", ["twilio", "africastalking", "somleng", "local"])
 def test_a_call_the_line_ended_is_completed_by_the_final_status(provider, ending, client, clock):
     from core.signals import call_finished
 

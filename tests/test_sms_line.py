@@ -1,8 +1,9 @@
 """The SMS line end to end, per provider: exact webhook parameters in, exact replies out, rows checked.
 
 A webhook only records the replies in the outbox; the real sender (run here in the test's thread) hands
-them to each provider's real SDK; ``responses`` stands in for the Twilio and Africa's Talking REST APIs
-(no network). The ``local`` simulator is driven through its JSON routes.
+them to each provider's real SDK; ``responses`` stands in for the Twilio, Somleng and Africa's Talking REST
+APIs (no network). ``somleng`` is the Twilio provider with TWILIO_COMPATIBLE=somleng, fed Somleng's own
+parameters and signature (tests/somleng_support.py). The ``local`` simulator is driven through its JSON routes.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from core.vocabulary import Channel, MessageStatus
 from listeners.models import LessonProgress, Listener, ProgressStatus, QuizAnswer
 from providers.local import sms as local_sms
 from sms.models import Message
+from tests import somleng_support as somleng
 from tests.conftest import BASE_CONFIG, NOW, send_outbox
 
 PHONE = "+22376123456"
@@ -31,7 +33,7 @@ TOKEN = BASE_CONFIG["TWILIO_AUTH_TOKEN"]
 TWILIO_MESSAGES = f"https://api.twilio.com/2010-04-01/Accounts/{BASE_CONFIG['TWILIO_ACCOUNT_SID']}/Messages.json"
 AT_MESSAGING = "https://api.sandbox.africastalking.com/version1/messaging"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
-PROVIDERS = ["twilio", "africastalking", "local"]
+PROVIDERS = ["twilio", "africastalking", "somleng", "local"]
 
 
 # The questions of tests/fixtures/courses as an SMS shows them: the sentences that say the voice keys
@@ -92,6 +94,7 @@ class Line:
     def __init__(self, provider: str, client, wire: list[tuple[str, str]]):
         self.provider, self.client, self.wire, self.n = provider, client, wire, 0
         self.now = NOW  # the sender's clock (the routes' clock is patched by the `wire` fixture)
+        self.stored = "twilio" if provider == "somleng" else provider  # Somleng is the Twilio provider's platform
 
     def text(self, body: str, phone: str = PHONE) -> list[str]:
         before = len(self.wire)
@@ -100,6 +103,10 @@ class Line:
         if self.provider == "twilio":
             params = twilio_inbound(body, phone, f"SM{self.n:032d}")
             response = self.client.post("/sms/twilio", data=params, headers=sign("/sms/twilio", params))
+            assert (response.status_code, response.mimetype) == (200, "text/xml")
+            assert response.get_data(as_text=True) == EMPTY_TWIML
+        elif self.provider == "somleng":
+            response = somleng.post(self.client, "/sms/twilio", somleng.sms(somleng.message_sid(self.n), body, phone))
             assert (response.status_code, response.mimetype) == (200, "text/xml")
             assert response.get_data(as_text=True) == EMPTY_TWIML
         elif self.provider == "africastalking":
@@ -133,6 +140,15 @@ def wire(monkeypatch):
         sid = f"SMout{next(counter):029d}"
         return 201, {"Content-Type": "application/json"}, json.dumps({"sid": sid, "status": "queued", "to": form["To"]})
 
+    def somleng_create(request):
+        form = somleng.form_of(request)
+        assert set(form) == {"To", "From", "Body", "StatusCallback"} <= somleng.MESSAGE_PARAMS
+        assert (form["From"], form["StatusCallback"]) == (somleng.NUMBER, f"{BASE}/sms/twilio/status")
+        sent.append((form["To"], form["Body"]))
+        return somleng.created(
+            somleng.message_resource(somleng.message_sid(1000 + next(counter)), form["To"], form["Body"])
+        )
+
     def at_send(request):
         form = {k: v[0] for k, v in parse_qs(request.body).items()}
         assert (form["username"], form["from"], form["bulkSMSMode"]) == ("sandbox", "36001", "1")
@@ -155,6 +171,7 @@ def wire(monkeypatch):
     monkeypatch.setattr("sms.routes.utcnow", lambda: NOW)
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         mock.add_callback(responses.POST, TWILIO_MESSAGES, callback=twilio_create)
+        mock.add_callback(responses.POST, somleng.MESSAGES, callback=somleng_create)
         mock.add_callback(responses.POST, AT_MESSAGING, callback=at_send)
         yield sent
 
@@ -228,7 +245,7 @@ def test_each_keyword_in_both_languages_from_a_first_text(line, text, replies, l
     assert (person.language, person.opted_out) == (language, opted_out)
     inbound = db.session.scalars(select(Message).filter_by(direction="inbound")).one()
     assert (inbound.provider, inbound.body, inbound.status, inbound.listener_id) == (
-        line.provider,
+        line.stored,
         text,
         MessageStatus.RECEIVED,
         person.id,
@@ -236,8 +253,8 @@ def test_each_keyword_in_both_languages_from_a_first_text(line, text, replies, l
     rows = outbound_rows()
     assert [r.body for r in rows] == replies
     for row in rows:
-        assert row.provider == line.provider
-        assert row.status == (MessageStatus.QUEUED if line.provider == "twilio" else MessageStatus.SENT)
+        assert row.provider == line.stored
+        assert row.status == (MessageStatus.QUEUED if line.stored == "twilio" else MessageStatus.SENT)
         assert row.provider_message_id
         assert (row.encoding, row.segments) == ("GSM-7", 1)
         assert row.purpose == ("opt_out_confirmation" if opted_out else "reply")

@@ -69,13 +69,15 @@ def post_twilio(client, path: str, params: dict[str, str], *, url: str | None = 
     return client.post(path, data=params, headers={"X-Twilio-Signature": signature, **(headers or {})})
 
 
-def say(text: str) -> str:
-    return f'<Say language="fr-FR" voice="Polly.Lea">{escape(text, quote=False)}</Say>'
+def say(text: str, voice: str | None = "Polly.Lea") -> str:
+    """Twilio's French ``<Say>``; ``voice=None``: Somleng's (a language, no voice)."""
+    voice_attr = f' voice="{voice}"' if voice else ""
+    return f'<Say language="fr-FR"{voice_attr}>{escape(text, quote=False)}</Say>'
 
 
-def twiml_gather(*texts: str, turn: int = 1) -> str:
+def twiml_gather(*texts: str, turn: int = 1, voice: str | None = "Polly.Lea") -> str:
     """A Gather whose action and timeout URLs carry ``t=<turn>``, the number of the request they will be."""
-    inner = "".join(say(t) for t in texts)
+    inner = "".join(say(t, voice) for t in texts)
     return (
         f'{XML_HEAD}<Response><Gather action="{BASE}/ivr/twilio/voice?ev=gather&amp;t={turn}" '
         f'actionOnEmptyResult="true" finishOnKey="" input="dtmf" method="POST" numDigits="1" timeout="6">{inner}'
@@ -83,8 +85,8 @@ def twiml_gather(*texts: str, turn: int = 1) -> str:
     )
 
 
-def twiml_hangup(*texts: str) -> str:
-    return f"{XML_HEAD}<Response>{''.join(say(t) for t in texts)}<Hangup /></Response>"
+def twiml_hangup(*texts: str, voice: str | None = "Polly.Lea") -> str:
+    return f"{XML_HEAD}<Response>{''.join(say(t, voice) for t in texts)}<Hangup /></Response>"
 
 
 TWIML_EMPTY = f"{XML_HEAD}<Response />"

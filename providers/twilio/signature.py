@@ -1,7 +1,9 @@
-"""Twilio's ``X-Twilio-Signature``: one rule for every Twilio webhook, voice and SMS.
+"""Twilio's ``X-Twilio-Signature``: one rule for every Twilio webhook, voice and SMS — and Somleng's.
 
 Twilio signs the URL it requested plus every posted parameter with the account's auth token (provider
-reference §4). That URL is always one we gave Twilio — in its console, in TwiML, in the REST API — under
+reference §4). Somleng signs every webhook the same way, under the same header, with its account's auth token
+(HMAC-SHA1 of the URL + the sorted names and values, base64: docs/somleng.md), so ``TWILIO_COMPATIBLE`` changes
+nothing here. That URL is always one we gave Twilio — in its console, in TwiML, in the REST API — under
 ``PUBLIC_BASE_URL``, so it is rebuilt from ``PUBLIC_BASE_URL`` + the path + the query string (the ``?``
 only when there is a query: ``request.full_path`` adds a lone ``?``, which breaks the signature), and
 never from ``Host`` or ``X-Forwarded-*``: those are the client's to choose, and a request Twilio signed

@@ -1,7 +1,8 @@
 """Twilio SMS: incoming-message and status-callback webhooks, sending (signatures: ``signature.py``).
 
-Twilio's words (``MessageStatus``) are mapped to ours with ``STATUS``; the word itself and the
-``ErrorCode`` are kept on the message. Twilio sends one message per REST request (``max_batch = 1``).
+The platform's words (``MessageStatus``) are mapped to ours with its table in ``dialect.py`` (Twilio's or
+Somleng's, ``TWILIO_COMPATIBLE``); the word itself and the ``ErrorCode`` (Somleng sends none) are kept on the
+message. One message per REST request (``max_batch = 1``).
 """
 
 from __future__ import annotations
@@ -18,25 +19,12 @@ from core.vocabulary import MessageStatus
 from providers import fields
 from providers.base import OutboundSms, ProviderError, SmsSendResult, never_reached
 from providers.twilio.client import twilio_client
+from providers.twilio.dialect import dialect
 
 log = logging.getLogger(__name__)
 logging.getLogger("twilio.http_client").setLevel(logging.WARNING)  # it logs every request at INFO
 NAME = "twilio"
 STATUS_CALLBACK_PATH = "/sms/twilio/status"
-
-STATUS: dict[str, MessageStatus] = {
-    "accepted": MessageStatus.QUEUED,
-    "scheduled": MessageStatus.QUEUED,
-    "queued": MessageStatus.QUEUED,
-    "sending": MessageStatus.QUEUED,
-    "sent": MessageStatus.SENT,
-    "partially_delivered": MessageStatus.SENT,
-    "delivered": MessageStatus.DELIVERED,
-    "read": MessageStatus.DELIVERED,
-    "undelivered": MessageStatus.FAILED,
-    "failed": MessageStatus.FAILED,
-    "canceled": MessageStatus.FAILED,
-}
 
 
 def parse_incoming(form: Mapping[str, str]) -> IncomingSms | None:
@@ -52,16 +40,16 @@ def parse_incoming(form: Mapping[str, str]) -> IncomingSms | None:
     return IncomingSms(provider=NAME, phone=phone, text=fields.text(form.get("Body")), provider_message_id=sid)
 
 
-def parse_report(form: Mapping[str, str]) -> DeliveryReport | None:
-    """A status callback as our event; None when it names no message, an unknown status, or a field is out
-    of bounds."""
+def parse_report(form: Mapping[str, str], settings: Settings) -> DeliveryReport | None:
+    """A status callback as our event; None when it names no message, a status the platform does not send, or a
+    field is out of bounds."""
     try:
         sid = fields.ident(form.get("MessageSid") or form.get("SmsSid"), "MessageSid")
         word = fields.word(form.get("MessageStatus") or form.get("SmsStatus"), "MessageStatus").lower()
         error = fields.word(form.get("ErrorCode"), "ErrorCode")
     except ValueError:
         return None
-    status = STATUS.get(word)
+    status = dialect(settings).message_status.get(word)
     if not sid or status is None:
         return None
     return DeliveryReport(provider=NAME, provider_message_id=sid, status=status, provider_status=word, error=error)
@@ -74,6 +62,7 @@ class TwilioSmsSender:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.client = twilio_client(settings)
+        self.status = dialect(settings).message_status
 
     def send(self, messages: Sequence[OutboundSms]) -> list[SmsSendResult]:
         return [self._send_one(m) for m in messages]
@@ -103,23 +92,24 @@ class TwilioSmsSender:
         return SmsSendResult(
             reference=message.reference,
             to=message.to,
-            status=STATUS.get(word, MessageStatus.QUEUED),
+            status=self.status.get(word, MessageStatus.QUEUED),
             provider_message_id=created.sid,
             provider_status=word,
             error=str(created.error_code or ""),
         )
 
     def find_sent(self, message: OutboundSms, since: datetime) -> SmsSendResult | None:
-        """Ask Twilio for a message to ``message.to`` with the same body, sent since ``since``."""
+        """Ask the platform for a message to ``message.to`` with the same body, sent since ``since``. The number is
+        compared here too: Somleng's message list takes no filter (its MessagesController lists them all)."""
         try:
             found = self.client.messages.list(to=message.to, date_sent_after=since - timedelta(minutes=5), limit=50)
         except (TwilioException, OSError) as exc:
             raise ProviderError(f"twilio look-up failed: {exc.__class__.__name__}") from exc
         for item in found:
-            if (item.body or "") == message.body:
+            if item.to == message.to and (item.body or "") == message.body:
                 word = str(item.status or "queued").lower()
                 return SmsSendResult(
-                    message.reference, message.to, STATUS.get(word, MessageStatus.QUEUED), item.sid, word
+                    message.reference, message.to, self.status.get(word, MessageStatus.QUEUED), item.sid, word
                 )
         return None
 

@@ -6,6 +6,9 @@ every ``<Gather>`` action: ``?ev=gather``; the phone studio's ``<Record>`` actio
 ``&t=<turn>``, the number of the request they answer, so that a retried request is recognised) and
 ``POST /ivr/twilio/status`` (status callbacks). ``<Gather actionOnEmptyResult="true">`` makes a
 timeout reach us; the ``<Redirect>`` after it is a second net should it ever fall through.
+
+The same code serves Twilio and Somleng (``TWILIO_COMPATIBLE``); what differs is in ``dialect.py``: the status
+words, the ``<Say>`` voice, the options of a new call and where recordings live.
 """
 
 from __future__ import annotations
@@ -22,25 +25,13 @@ from core.voice import Utterance, VoiceTurn
 from providers import fields
 from providers.base import CallPlaceResult, OutboundCall, ProviderError, never_reached, parse_turn, turn_param
 from providers.twilio.client import twilio_client
+from providers.twilio.dialect import dialect, recordings_prefix
 
 NAME = "twilio"
 VOICE_PATH = "/ivr/twilio/voice"
 STATUS_PATH = "/ivr/twilio/status"
 TTS_LANGUAGE = "fr-FR"
-TTS_VOICE = "Polly.Lea"
 
-STATUS = {
-    "queued": CallStatus.QUEUED,
-    "initiated": CallStatus.QUEUED,
-    "ringing": CallStatus.RINGING,
-    "in-progress": CallStatus.IN_PROGRESS,
-    "answered": CallStatus.IN_PROGRESS,
-    "completed": CallStatus.COMPLETED,
-    "busy": CallStatus.BUSY,
-    "failed": CallStatus.FAILED,
-    "no-answer": CallStatus.NO_ANSWER,
-    "canceled": CallStatus.CANCELED,
-}
 DIRECTION = {"inbound": Direction.INBOUND, "outbound-api": Direction.OUTBOUND, "outbound-dial": Direction.OUTBOUND}
 
 
@@ -65,7 +56,7 @@ def _ref(request: Request) -> CallRef:
     return CallRef(NAME, call_sid, phone, direction, reference, retry_key, parse_turn(request.args.get("t")))
 
 
-def parse_voice(request: Request) -> CallEvent:
+def parse_voice(request: Request, settings: Settings) -> CallEvent:
     call = _ref(request)
     ev = request.args.get("ev", "")
     if ev == "gather":
@@ -74,30 +65,27 @@ def parse_voice(request: Request) -> CallEvent:
     if ev == "timeout":
         return NoKeys(call)
     if ev == "record":
-        return parse_recorded(call, request.form)
+        return parse_recorded(call, request.form, settings)
     if not call.phone:
         raise ValueError("no caller number")
     return CallStarted(call)
 
 
-RECORDINGS = "https://api.twilio.com/"  # where Twilio keeps recordings: never fetch (with our credentials) elsewhere
-
-
-def parse_recorded(call: CallRef, form) -> Recorded:
+def parse_recorded(call: CallRef, form, settings: Settings) -> Recorded:
     """A ``<Record>`` action: ``RecordingUrl``, ``RecordingSid``, ``RecordingDuration``, ``Digits`` (the key that
-    ended it, or ``hangup``)."""
+    ended it, or ``hangup``). Somleng sends the URL and the duration only."""
     url = fields.text(form.get("RecordingUrl")).strip()
-    if url and (not url.startswith(RECORDINGS) or len(url) > 300 or any(c.isspace() for c in url)):
-        raise ValueError(f"RecordingUrl outside Twilio: {fields.shown(url)}")
+    if url and (not url.startswith(recordings_prefix(settings)) or len(url) > 300 or any(c.isspace() for c in url)):
+        raise ValueError(f"RecordingUrl outside the platform: {fields.shown(url)}")
     sid = fields.ident(form.get("RecordingSid"), "RecordingSid")
     ended = fields.word(form.get("Digits"), "Digits")
     return Recorded(call, url, sid, fields.duration(form.get("RecordingDuration")), hung_up=ended == "hangup")
 
 
-def parse_status(request: Request) -> CallUpdate:
+def parse_status(request: Request, settings: Settings) -> CallUpdate:
     call = _ref(request)
     word = fields.word(request.form.get("CallStatus"), "CallStatus")
-    status = STATUS.get(word.lower())
+    status = dialect(settings).call_status.get(word.lower())
     if status is None:
         raise ValueError(f"unknown CallStatus {fields.shown(word)}")
     return CallUpdate(call, status, word, duration_seconds=fields.duration(request.form.get("CallDuration")))
@@ -106,14 +94,15 @@ def parse_status(request: Request) -> CallUpdate:
 # --- render ---------------------------------------------------------------------------------------
 
 
-def _speak(parent, utterance: Utterance) -> None:
+def _speak(parent, utterance: Utterance, voice: str | None) -> None:
     if utterance.audio_url:
         parent.play(utterance.audio_url)
     else:  # French TTS; a Bambara text without recording is read transliterated (ivr/audio.py)
-        parent.say(utterance.tts_text or utterance.text, language=TTS_LANGUAGE, voice=TTS_VOICE)
+        parent.say(utterance.tts_text or utterance.text, language=TTS_LANGUAGE, voice=voice)
 
 
 def render(turn: VoiceTurn, settings: Settings) -> str:
+    voice = dialect(settings).tts_voice
     response = VoiceResponse()
     if turn.reject:
         response.reject(reason="rejected")
@@ -122,7 +111,7 @@ def render(turn: VoiceTurn, settings: Settings) -> str:
     turn_query = turn_param(turn.turn)
     if turn.record is not None:  # the phone studio: say, beep, record; the action receives the recording's URL
         for utterance in turn.say:
-            _speak(response, utterance)
+            _speak(response, utterance, voice)
         response.record(
             action=f"{base}?ev=record{turn_query}",
             method="POST",
@@ -138,7 +127,7 @@ def render(turn: VoiceTurn, settings: Settings) -> str:
         return str(response)  # status callbacks: nothing to do
     if turn.gather is None:
         for utterance in turn.say:
-            _speak(response, utterance)
+            _speak(response, utterance, voice)
         response.hangup()
         return str(response)
     gather = response.gather(
@@ -151,18 +140,18 @@ def render(turn: VoiceTurn, settings: Settings) -> str:
         action_on_empty_result=True,
     )
     for utterance in turn.say:
-        _speak(gather, utterance)
+        _speak(gather, utterance, voice)
     response.redirect(f"{base}?ev=timeout{turn_query}", method="POST")
     return str(response)
 
 
 def fetch_recording(url: str, settings: Settings) -> bytes:
     """A recording's WAV with the account's credentials, through the session of the SDK's HTTP client
-    (``TwilioHttpClient.request`` would hand the audio back decoded as text, and Twilio answers a recording
-    with a redirect to its storage). ``ProviderError`` if it cannot be had yet: a recording may take a moment
-    to become fetchable."""
-    if not url.startswith(RECORDINGS):
-        raise ProviderError("not a Twilio recording address")
+    (``TwilioHttpClient.request`` would hand the audio back decoded as text, and Twilio and Somleng answer a
+    recording with a redirect to their storage). ``ProviderError`` if it cannot be had yet: a recording may take
+    a moment to become fetchable."""
+    if not url.startswith(recordings_prefix(settings)):
+        raise ProviderError("not a recording address of the platform")
     http = twilio_client(settings).http_client
     session = getattr(http, "session", None) or requests.Session()
     try:
@@ -176,9 +165,12 @@ def fetch_recording(url: str, settings: Settings) -> bytes:
 
 def delete_recording(url: str, settings: Settings) -> None:
     """Delete a recording at Twilio once we keep our own copy (a voice is personal data, and Twilio charges for
-    storage). ``ProviderError`` when Twilio does not confirm (a recording already gone counts as deleted)."""
-    if not url.startswith(RECORDINGS):
-        raise ProviderError("not a Twilio recording address")
+    storage). ``ProviderError`` when Twilio does not confirm (a recording already gone counts as deleted), and
+    always on Somleng, whose API cannot delete a recording."""
+    if not dialect(settings).deletes_recordings:
+        raise ProviderError(f"{settings.twilio_compatible} has no API to delete a recording")
+    if not url.startswith(recordings_prefix(settings)):
+        raise ProviderError("not a recording address of the platform")
     http = twilio_client(settings).http_client
     session = getattr(http, "session", None) or requests.Session()
     try:
@@ -210,8 +202,7 @@ class TwilioDialer:
                 method="POST",
                 status_callback=f"{base}{STATUS_PATH}?ref={call.reference}",
                 status_callback_method="POST",
-                status_callback_event=["initiated", "ringing", "answered", "completed"],
-                timeout=45,
+                **dialect(self.settings).call_options,
             )
         except TwilioRestException as exc:
             return CallPlaceResult(call.reference, call.to, CallStatus.FAILED, error=f"{exc.code}: {exc.msg}"[:200])
@@ -221,7 +212,7 @@ class TwilioDialer:
                 call.reference, call.to, CallStatus.FAILED, error=error, retryable=never_reached(exc)
             )
         word = str(created.status or "queued")
-        status = STATUS.get(word, CallStatus.QUEUED)
+        status = dialect(self.settings).call_status.get(word, CallStatus.QUEUED)
         return CallPlaceResult(call.reference, call.to, status, provider_call_id=created.sid, provider_status=word)
 
 

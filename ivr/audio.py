@@ -49,10 +49,10 @@ def audio_url(path: Path, lang: str, stem: str) -> str:
     return f"{base}/audio/{lang}/{stem}{path.suffix}"
 
 
-def _recording_url(lang: str, stem: str) -> str | None:
+def _recording_url(lang: str, stem: str, studio: bool = True) -> str | None:
     """The URL of what to play: the studio's current recording (its id in the URL, so no provider's cache plays a
-    replaced take), else a file shipped with the content or generated."""
-    mine = published(lang, stem)
+    replaced take), else a file shipped with the content or generated. ``studio=False``: files only (no database)."""
+    mine = published(lang, stem) if studio else None
     if mine is not None and mine.remote:  # in object storage: the audio route serves a copy
         return recording_url(lang, stem, mine.id) if current_app.config["KALANSO"].recordings_storage else None
     path = cached_recording(current_app.config["KALANSO_AUDIO_DIR"], lang, stem)
@@ -68,8 +68,12 @@ def recording_url(lang: str, stem: str, recording_id: int) -> str:
     return f"{base}/audio/{lang}/{stem}.wav?v={recording_id}"
 
 
-def utterance(line: Line, lang: str, *, count: bool = True, now: datetime | None = None) -> Utterance:
-    """One line in ``lang`` (a prompt may force its own language) with its recording or fallback."""
+def utterance(
+    line: Line, lang: str, *, count: bool = True, now: datetime | None = None, studio: bool = True
+) -> Utterance:
+    """One line in ``lang`` (a prompt may force its own language) with its recording or fallback. ``studio=False``
+    never asks the database (the studio's recordings are then only found as files): for the polite end of a request
+    the database could not serve."""
     if isinstance(line, Prompt):
         lang = line.lang or lang
         localized = prompt(line.key)
@@ -83,10 +87,10 @@ def utterance(line: Line, lang: str, *, count: bool = True, now: datetime | None
         text = localized.text(lang)
         counted = True
     stem = localized.recording(lang)
-    url = _recording_url(lang, stem)
+    url = _recording_url(lang, stem, studio)
     alt = None
     if url is None:
-        alt = _recording_url("fr", localized.recording("fr")) if lang == "bm" else None
+        alt = _recording_url("fr", localized.recording("fr"), studio) if lang == "bm" else None
         if count and counted and now is not None:
             count_fallback(lang, stem, now)
     return Utterance(text=text, lang=lang, stem=stem, audio_url=url, tts_text=_tts(text, lang), alt_audio_url=alt)

@@ -191,7 +191,8 @@ def turn_from_json(data: dict) -> VoiceTurn:
 def apology(lang: str | None = None) -> VoiceTurn:
     """A polite end for a request we cannot serve (no database needed, nothing counted)."""
     lang = lang or current_app.config["KALANSO"].default_language
-    return VoiceTurn(say=(utterance(menu.Prompt("sorry"), lang, count=False),), gather=None, node="sorry")
+    sorry = utterance(menu.Prompt("sorry"), lang, count=False, studio=False)
+    return VoiceTurn(say=(sorry,), gather=None, node="sorry")
 
 
 _BY_REFERENCE = (CallSession.id == bindparam("reference")) & (CallSession.provider == bindparam("provider"))

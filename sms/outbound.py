@@ -259,6 +259,10 @@ def apply_report(report: DeliveryReport, now: datetime) -> Message | None:
 
 
 def _reported_message(report: DeliveryReport) -> Message | None:
+    """The report's message, its row locked until the caller commits: two reports about one message (a gateway
+    sends "accepted by the SMSC" and "delivered" within milliseconds) are applied one after the other, the second
+    seeing the first, so that the message never moves backwards."""
+    locked = {"populate_existing": True}
     reference = report.reference
     if reference.isascii() and reference.isdigit() and len(reference) <= 10 and int(reference) < 2**31:
         found = db.session.scalars(
@@ -269,13 +273,18 @@ def _reported_message(report: DeliveryReport) -> Message | None:
                 OutboxItem.channel == Channel.SMS,
                 OutboxItem.provider == report.provider,
             )
+            .with_for_update(of=Message)
+            .execution_options(**locked)
         ).first()
         if found is not None:
             return found
     if not report.provider_message_id:
         return None
     return db.session.scalars(
-        select(Message).filter_by(provider=report.provider, provider_message_id=report.provider_message_id)
+        select(Message)
+        .filter_by(provider=report.provider, provider_message_id=report.provider_message_id)
+        .with_for_update()
+        .execution_options(**locked)
     ).first()
 
 

@@ -709,6 +709,11 @@ def test_every_gateway_route_is_guarded(app):
     assert all(getattr(app.view_functions[r.endpoint], MARK, False) for r in rules)
 
 
+def _spoilt(signature: str) -> str:
+    """The same signature, its last digit changed (upper case, which the check accepts)."""
+    return (signature[:-1] + ("1" if signature[-1] == "0" else "0")).upper()
+
+
 def _forged(preset: str) -> list[Call]:
     wrong = "wrongSecret0123456789"
     calls = [
@@ -727,7 +732,7 @@ def _forged(preset: str) -> list[Call]:
             Call("POST", RECEIVE, body, android_signed(body, NOW - timedelta(minutes=6))),  # stale
             Call("POST", RECEIVE, body, android_signed(body, NOW + timedelta(minutes=6))),
             Call("POST", RECEIVE, body, {**signed, "X-Timestamp": "1e9"}),
-            Call("POST", STATUS, body, {**signed, "X-Signature": signed["X-Signature"].upper()[:-1] + "0"}),
+            Call("POST", STATUS, body, {**signed, "X-Signature": _spoilt(signed["X-Signature"])}),
         ]
     return calls
 
@@ -892,3 +897,30 @@ def test_presets_expose_the_same_parts():
         for name in ("ACCEPTS", "ACK", "outgoing", "read_answer", "verify", "parse_incoming", "parse_report"):
             assert hasattr(module, name), (module.__name__, name)
     assert generic.DEFAULT_BODY.keys() == {"application/x-www-form-urlencoded", "application/json", "application/xml"}
+
+
+@pytest.mark.postgres
+def test_reports_racing_for_one_message_never_leave_it_behind(postgres_migrated, monkeypatch):
+    """Kannel sends "accepted by the SMSC" (8) and "delivered" (1) within milliseconds, on two connections: in
+    whatever order they commit, the message ends delivered (the report locks its message row)."""
+    from sms import outbound
+    from tests.test_races import _in_threads
+
+    monkeypatch.setattr("sms.routes.utcnow", lambda: NOW)
+    app = gateway_app(postgres_migrated, "kannel")
+    with app.app_context():
+        messages = [outbound.prepare(f"+2237600{n:04d}", "Bonjour", NOW, purpose="reply") for n in range(12)]
+        db.session.commit()
+        rows = {m.id: r.id for m in messages for r in db.session.scalars(select(OutboxItem).filter_by(message_id=m.id))}
+        db.session.commit()
+
+        def dlr(ref: int, code: str):
+            return lambda client: client.get(f"{STATUS}?ref={ref}&status={code}&answer=").status_code
+
+        for ref in rows.values():
+            assert _in_threads(app, [dlr(ref, "1"), dlr(ref, "8"), dlr(ref, "8"), dlr(ref, "4")]) == [200] * 4
+        db.session.expire_all()
+        assert {db.session.get(Message, m).status for m in rows} == {MessageStatus.DELIVERED}
+        db.session.remove()
+        _truncate_all(app)
+        db.engine.dispose()

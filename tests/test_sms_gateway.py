@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, urlencode, urlparse
 
 import pytest
 import requests
 import responses
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
@@ -924,3 +926,57 @@ def test_reports_racing_for_one_message_never_leave_it_behind(postgres_migrated,
         db.session.remove()
         _truncate_all(app)
         db.engine.dispose()
+
+
+# --- the fuzz: each preset's callbacks through the HTTP layer --------------------------------------------------
+
+FUZZ_NAMES = sorted(
+    {"from", "to", "text", "id", "coding", "charset", "time", "ref", "status", "answer", "content", "binary"}
+    | {"message_status", "err", "level", "date", "error", "event", "payload", "messageId", "message", "phoneNumber"}
+)
+FUZZ_VALUES = st.one_of(
+    st.text(max_size=12),  # control characters, NUL and lone surrogates included
+    st.sampled_from(["", PHONE, "0022376123456", "1", "2", "4", "8", "16", "DELIVRD", "ESME_ROK", "delivered"]),
+    st.sampled_from(["sms:received", "sms:delivered", "kalanso-1", "2147483648", "%00", "UTF-16BE", "8", "zz"]),
+    st.from_regex(r"\A[0-9a-f]{0,40}\Z", fullmatch=True),
+    st.integers(min_value=-(10**20), max_value=10**20).map(str),
+)
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(
+    fields=st.dictionaries(st.one_of(st.sampled_from(FUZZ_NAMES), st.text(max_size=6)), FUZZ_VALUES, max_size=7),
+    kind=st.sampled_from(["query", "form", "json", "raw"]),
+    raw=st.binary(max_size=200),
+    route=st.sampled_from(["receive", "status"]),
+)
+def _fuzz(line, caplog, fields, kind, raw, route):
+    caplog.clear()
+    path = RECEIVE if route == "receive" else STATUS
+    if kind == "query":
+        call = Call("GET", f"{path}?{urlencode(fields)}")
+    elif kind == "form":
+        call = form(path, urlencode(fields).encode())
+    elif kind == "json":
+        call = as_json(path, json.dumps({"event": fields.get("event", ""), "id": "fz", "payload": fields}).encode())
+    else:
+        call = Call("POST", path, raw, {"Content-Type": random_type(raw)})
+    if line.preset == "android":  # signed: junk reaches the parser
+        call = Call(call.method, call.path, call.body, {**call.headers, **android_signed(call.body)})
+    response = call.send(line.client)
+    assert response.status_code in (200, 400, 403, 413), (kind, fields, raw)
+    tracebacks = [r for r in caplog.records if r.exc_info or r.stack_info]
+    assert tracebacks == [], [r.getMessage() for r in tracebacks]
+
+
+def random_type(raw: bytes) -> str:
+    return ["application/x-www-form-urlencoded", "application/json", 'text/plain; charset="UTF-16BE"'][len(raw) % 3]
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_fuzz_every_gateway_callback_no_5xx_no_traceback(preset, line, caplog):
+    _fuzz(line, caplog)

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import unquote_to_bytes
+from urllib.parse import quote, unquote_to_bytes
 
 import pytest
 from sqlalchemy import select
@@ -161,12 +161,14 @@ def kannel(tmp_path) -> Iterator[dict]:
 
 
 @pytest.fixture
-def served(kannel, sqlite_url) -> Iterator:
-    """The app over HTTP on the port Kannel calls, SMS through Kannel; and the real sender in a thread."""
+def served(request, kannel, sqlite_url) -> Iterator:
+    """The app over HTTP on the port Kannel calls, SMS through Kannel; and the real sender in a thread. Settings
+    can be added with ``@pytest.mark.parametrize("served", [{...}], indirect=True)``."""
     from sender.loop import Sender
 
     app = make_app(
         sqlite_url,
+        **getattr(request, "param", {}),
         PUBLIC_BASE_URL=f"http://127.0.0.1:{kannel['app']}",
         SMS_PROVIDER="gateway",
         SMS_GATEWAY_PRESET="kannel",
@@ -234,12 +236,14 @@ def _received(log: Path) -> list[str]:
     return texts
 
 
-def _text_in(kannel: dict, text: str, expect: int) -> list[str]:
-    """A listener texts the short code through the fake SMSC; the replies it gets (``expect`` of them)."""
+def _text_in(kannel: dict, text: str, expect: int, *, ucs2: bool = False) -> list[str]:
+    """A listener texts the short code through the fake SMSC (``ucs2``: as a phone sends a text that is not
+    GSM-7); the replies it gets (``expect`` of them)."""
     n = len(list(kannel["dir"].glob("fakesmsc-*.log")))
     log = kannel["dir"] / f"fakesmsc-{n}.log"
     args = [str(FAKESMSC), "-H", "127.0.0.1", "-r", str(kannel["smsc"]), "-i", "0.1", "-m", "1"]
-    with _process([*args, f"{PHONE} {SHORT_CODE} text {text}"], log):
+    message = f"ucs2 {quote(text.encode('utf-16-be'), safe='')}" if ucs2 else f"text {text}"
+    with _process([*args, f"{PHONE} {SHORT_CODE} {message}"], log):
         return _wait(f"{expect} reply(ies) to {text!r}", lambda: (r := _received(log)) and len(r) >= expect and r,
                      logs=kannel["dir"])  # fmt: skip
 
@@ -262,7 +266,7 @@ def test_a_quiz_through_a_real_kannel(kannel, served, catalog):
     assert replies[0] == "Lecon : Qu'est-ce que le travail des enfants ?\n" + to_sms(chunk.body.text("fr"))
     assert replies[1].startswith("Question 1/2 : Awa a dix ans.")
     assert _text_in(kannel, "oui", 1)[0].startswith(to_sms(q1.feedback_correct.text("fr")))
-    assert _text_in(kannel, "STOP", 1) == [STOPPED_FR]
+    assert _text_in(kannel, "Arrêt", 1, ucs2=True) == [STOPPED_FR]  # ê is not GSM-7: the phone sends UCS-2
 
     def reported() -> list[Message] | None:
         rows = [m for m in _messages(served) if m.direction == "outbound"]
@@ -273,12 +277,26 @@ def test_a_quiz_through_a_real_kannel(kannel, served, catalog):
     assert {(m.provider, m.provider_status, m.encoding) for m in outbound} == {("gateway", "DLR_SUCCESS", "GSM-7")}
     assert all(m.sent_at and m.delivered_at for m in outbound)
     inbound = [m for m in _messages(served) if m.direction == "inbound"]
-    assert [(m.provider, m.body) for m in inbound] == [("gateway", t) for t in ("QUIZ", "1", "oui", "STOP")]
+    assert [(m.provider, m.body) for m in inbound] == [("gateway", t) for t in ("QUIZ", "1", "oui", "Arrêt")]
     assert all(re.fullmatch(r"[0-9a-f-]{36}", m.provider_message_id) for m in inbound)  # Kannel's %I
     with served.app_context():
         assert db.session.scalars(select(Listener)).one().opted_out
         db.session.remove()
     assert time.monotonic() - started < 60
+
+
+@pytest.mark.parametrize("served", [{"SMS_TRANSLITERATE": "off", "SMS_MAX_SEGMENTS": "6"}], indirect=True)
+def test_a_bambara_reply_goes_through_kannel_as_ucs2(kannel, served):
+    """Transliteration off: the Bambara letters stay, so the reply goes as UCS-2 (``coding=2``) and reaches the
+    handset as it was written."""
+    assert _text_in(kannel, "KALAN", 1) == ["Kalan dɔ sugandi, a nimɔrɔ ci:\n1) Denmisɛnw ka baara\n2) Wari"]
+
+    def reported() -> list[Message] | None:
+        rows = [m for m in _messages(served) if m.direction == "outbound"]
+        return rows if rows and rows[0].status == MessageStatus.DELIVERED else None
+
+    (reply,) = _wait("the reply's delivery report", reported, logs=kannel["dir"])
+    assert (reply.encoding, reply.segments, reply.provider_status) == ("UCS-2", 1, "DLR_SUCCESS")
 
 
 def test_without_kannel_the_test_says_why_it_skips_unless_kannel_is_required(monkeypatch, tmp_path):

@@ -6,6 +6,7 @@ simulator provider. A bad value stops the start with a message naming the variab
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -24,13 +25,16 @@ from core.window import CallingWindow
 
 ROOT = Path(__file__).resolve().parent.parent  # the project folder
 INSTANCE_DIR = ROOT / "instance"
-PROVIDERS = ("local", "twilio", "africastalking")
+PROVIDERS = ("local", "twilio", "africastalking", "gateway")
+SMS_ONLY_PROVIDERS = ("gateway",)  # your own HTTP SMS gateway carries no calls
+VOICE_PROVIDERS = tuple(p for p in PROVIDERS if p not in SMS_ONLY_PROVIDERS)
 LANGUAGES = ("bm", "fr")
 DEFAULT_CAMPAIGN_COUNTRIES = "223"  # Mali
 DEFAULT_TARIFFS = (
     "local:sms_segment=0,voice_minute=0;"
     "africastalking:sms_segment=25,voice_minute=75;"
-    "twilio:sms_segment=180,voice_minute=300"
+    "twilio:sms_segment=180,voice_minute=300;"
+    "gateway:sms_segment=25,voice_minute=0"  # your own SIMs or operator contract: set TARIFFS to your price
 )
 """FCFA (XOF) per SMS segment and per voice minute, per provider: rough public prices, ask your provider."""
 TARIFF_KEYS = ("sms_segment", "voice_minute")
@@ -39,6 +43,7 @@ TARIFF_KEYS = ("sms_segment", "voice_minute")
 PROVIDER_REQUIRES = {
     "twilio": ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_NUMBER"),
     "africastalking": ("AT_USERNAME", "AT_API_KEY"),
+    "gateway": ("SMS_GATEWAY_PRESET", "SMS_GATEWAY_URL", "SMS_GATEWAY_CALLBACK_SECRET"),
 }
 PROVIDER_REQUIRES_FOR = {
     ("africastalking", "voice"): ("AT_VOICE_NUMBER",),
@@ -104,6 +109,17 @@ class Settings:
     s3_region: str = ""  # S3_REGION (or AWS_DEFAULT_REGION)
     s3_access_key_id: str = ""  # S3_ACCESS_KEY_ID (or AWS_ACCESS_KEY_ID); empty = the machine's own credentials
     s3_secret_access_key: str = ""  # S3_SECRET_ACCESS_KEY (or AWS_SECRET_ACCESS_KEY)
+    # SMS_PROVIDER=gateway: your own HTTP SMS gateway (README, "SMS through your own gateway"; _gateway_settings)
+    sms_gateway_preset: str = ""  # SMS_GATEWAY_PRESET: kannel | jasmin | android | generic
+    sms_gateway_url: str = ""  # SMS_GATEWAY_URL: where a text is handed over (Kannel's sendsms, Jasmin's /send...)
+    sms_gateway_username: str = ""  # SMS_GATEWAY_USERNAME
+    sms_gateway_password: str = ""  # SMS_GATEWAY_PASSWORD
+    sms_gateway_sender: str = ""  # SMS_GATEWAY_SENDER: the short code or number texts come from ("": the gateway's)
+    sms_gateway_callback_secret: str = ""  # SMS_GATEWAY_CALLBACK_SECRET: the secret segment of our callback URLs
+    sms_gateway_signing_key: str = ""  # SMS_GATEWAY_SIGNING_KEY: the Android app's webhook signing key
+    sms_gateway_method: str = "POST"  # SMS_GATEWAY_METHOD (generic): GET | POST | PUT
+    sms_gateway_content_type: str = "application/x-www-form-urlencoded"  # SMS_GATEWAY_CONTENT_TYPE (generic)
+    sms_gateway_body: str = ""  # SMS_GATEWAY_BODY (generic): the request body template ("": the default)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -123,6 +139,9 @@ class Settings:
             self.at_api_key,
             self.secret_key,
             self.s3_secret_access_key,
+            self.sms_gateway_password,
+            self.sms_gateway_callback_secret,
+            self.sms_gateway_signing_key,
             make_url(self.database_url).password or "",
         )
         return tuple(v for v in values if v)
@@ -156,8 +175,10 @@ class Settings:
         providers = {}
         for name in ("VOICE_PROVIDER", "SMS_PROVIDER"):
             value = get(name, "local").lower()
-            if value not in PROVIDERS:
-                raise ConfigError(f"{name} must be one of {', '.join(PROVIDERS)}, got {value!r}")
+            choices = VOICE_PROVIDERS if name == "VOICE_PROVIDER" else PROVIDERS
+            if value not in choices:
+                sms_only = " (it carries SMS only)" if value in SMS_ONLY_PROVIDERS else ""
+                raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}{sms_only}")
             providers[name] = value
             channel = "voice" if name == "VOICE_PROVIDER" else "sms"
             needed = PROVIDER_REQUIRES.get(value, ()) + PROVIDER_REQUIRES_FOR.get((value, channel), ())
@@ -224,6 +245,7 @@ class Settings:
         trusted_proxies = _int(get, "TRUSTED_PROXIES", 0, 0, 5)
         campaigns = _campaign_settings(get)
         storage = _storage_settings(get)
+        gateway = _gateway_settings(get, providers["SMS_PROVIDER"])
 
         return cls(
             database_url=database_url,
@@ -256,6 +278,7 @@ class Settings:
             trusted_proxies=trusted_proxies,
             **campaigns,
             **storage,
+            **gateway,
         )
 
 
@@ -425,3 +448,72 @@ def load_settings(overrides: Mapping[str, str] | None = None) -> Settings:
     env = dict(os.environ)
     env.update({k: str(v) for k, v in (overrides or {}).items()})
     return Settings.from_env(env)
+
+
+# --- SMS_PROVIDER=gateway -------------------------------------------------------------------------
+
+GATEWAY_PRESETS = ("kannel", "jasmin", "android", "generic")
+GATEWAY_NEEDS = {  # besides SMS_GATEWAY_PRESET, SMS_GATEWAY_URL and SMS_GATEWAY_CALLBACK_SECRET
+    "kannel": ("SMS_GATEWAY_USERNAME", "SMS_GATEWAY_PASSWORD"),  # a sendsms-user
+    "jasmin": ("SMS_GATEWAY_USERNAME", "SMS_GATEWAY_PASSWORD"),  # a Jasmin user
+    "android": ("SMS_GATEWAY_USERNAME", "SMS_GATEWAY_PASSWORD", "SMS_GATEWAY_SIGNING_KEY"),
+    "generic": (),
+}
+GATEWAY_CONTENT_TYPES = {
+    "form": "application/x-www-form-urlencoded",
+    "json": "application/json",
+    "xml": "application/xml",
+}
+GATEWAY_METHODS = ("GET", "POST", "PUT")
+GATEWAY_VARIABLES = ("id", "text", "to", "to_no_plus", "from", "from_no_plus", "dlr_url")
+_TEMPLATE_VARIABLE = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
+
+
+def _gateway_settings(get, sms_provider: str) -> dict:
+    """Your own HTTP SMS gateway (README, "SMS through your own gateway"): checked whenever set, required when
+    ``SMS_PROVIDER=gateway``. The generic preset's URL and body are templates of ``GATEWAY_VARIABLES``."""
+    preset = get("SMS_GATEWAY_PRESET").lower()
+    if preset and preset not in GATEWAY_PRESETS:
+        raise ConfigError(f"SMS_GATEWAY_PRESET must be one of {', '.join(GATEWAY_PRESETS)}, got {preset!r}")
+    if sms_provider == "gateway":
+        missing = [name for name in GATEWAY_NEEDS.get(preset, ()) if not get(name)]
+        if missing:
+            raise ConfigError(f"SMS_GATEWAY_PRESET={preset} needs {', '.join(missing)} to be set")
+    url = get("SMS_GATEWAY_URL")
+    parsed = urlparse(url)
+    if url and (parsed.scheme not in ("http", "https") or not parsed.netloc):
+        raise ConfigError(f"SMS_GATEWAY_URL must be an http(s) URL, got {url!r}")
+    secret = get("SMS_GATEWAY_CALLBACK_SECRET")
+    if secret and (len(secret) < 16 or not (secret.isascii() and secret.isalnum())):
+        raise ConfigError("SMS_GATEWAY_CALLBACK_SECRET must be at least 16 letters or digits (it is part of a URL)")
+    method = get("SMS_GATEWAY_METHOD", "POST").upper()
+    if method not in GATEWAY_METHODS:
+        raise ConfigError(f"SMS_GATEWAY_METHOD must be one of {', '.join(GATEWAY_METHODS)}, got {method!r}")
+    kind = get("SMS_GATEWAY_CONTENT_TYPE", "form").lower()
+    content_type = GATEWAY_CONTENT_TYPES.get(kind, kind)
+    if content_type not in GATEWAY_CONTENT_TYPES.values():
+        raise ConfigError(f"SMS_GATEWAY_CONTENT_TYPE must be form, json or xml, got {kind!r}")
+    body = get("SMS_GATEWAY_BODY")
+    for name, template in (("SMS_GATEWAY_URL", url), ("SMS_GATEWAY_BODY", body)):
+        unknown = sorted({v for v in _TEMPLATE_VARIABLE.findall(template) if v not in GATEWAY_VARIABLES})
+        if unknown:
+            raise ConfigError(
+                f"{name}: unknown variable(s) {', '.join(unknown)} (use {{{{{'}}, {{'.join(GATEWAY_VARIABLES)}}}}})"
+            )
+    if body and content_type == GATEWAY_CONTENT_TYPES["json"]:
+        try:
+            json.loads(_TEMPLATE_VARIABLE.sub("x", body))  # each variable goes inside quotes: "{{text}}"
+        except ValueError as exc:
+            raise ConfigError(f"SMS_GATEWAY_BODY is not JSON once filled in ({exc})") from exc
+    return {
+        "sms_gateway_preset": preset,
+        "sms_gateway_url": url,
+        "sms_gateway_username": get("SMS_GATEWAY_USERNAME"),
+        "sms_gateway_password": get("SMS_GATEWAY_PASSWORD"),
+        "sms_gateway_sender": get("SMS_GATEWAY_SENDER"),
+        "sms_gateway_callback_secret": secret,
+        "sms_gateway_signing_key": get("SMS_GATEWAY_SIGNING_KEY"),
+        "sms_gateway_method": method,
+        "sms_gateway_content_type": content_type,
+        "sms_gateway_body": body,
+    }

@@ -33,6 +33,7 @@ class DeliveryReport:
     status: MessageStatus
     provider_status: str
     error: str = ""
+    reference: str = ""  # our own outbox row id, when the provider echoes it (a gateway's delivery-report URL)
 
 
 # --- voice ----------------------------------------------------------------------------------------

@@ -14,7 +14,12 @@ from flask import current_app
 from core.config import Settings
 from providers.base import SmsSender, VoiceDialer
 
-PACKAGES = {"local": "providers.local", "twilio": "providers.twilio", "africastalking": "providers.africastalking"}
+PACKAGES = {
+    "local": "providers.local",
+    "twilio": "providers.twilio",
+    "africastalking": "providers.africastalking",
+    "gateway": "providers.gateway",  # SMS only: it has no voice module
+}
 
 
 def _factory(provider: str, channel: str) -> Callable[[Settings], object]:

@@ -37,7 +37,7 @@ from sqlalchemy.engine import make_url
 
 from core import outbox
 from core.clock import utcnow
-from core.config import PROVIDERS
+from core.config import PROVIDERS, VOICE_PROVIDERS
 from core.db import db
 from core.outbox import OutboxStatus, Outcome
 from core.vocabulary import Channel
@@ -296,7 +296,7 @@ class Sender:
     def _lane_keys(self) -> list[tuple[Channel, str]]:
         if self.only is not None:
             return list(self.only)
-        return [(channel, provider) for channel in (Channel.SMS, Channel.VOICE) for provider in PROVIDERS]
+        return [(Channel.SMS, p) for p in PROVIDERS] + [(Channel.VOICE, p) for p in VOICE_PROVIDERS]
 
     def _state(self, channel: Channel, provider: str) -> _LaneState:
         state = self.lanes.get((channel, provider))

@@ -25,7 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from core.config import Settings
 from core.db import db
 from core.events import DeliveryReport
-from core.outbox import OutboxStatus, Outcome, enqueue_rows, enqueue_sms, outbox_outcomes, outbox_row
+from core.outbox import OutboxItem, OutboxStatus, Outcome, enqueue_rows, enqueue_sms, outbox_outcomes, outbox_row
 from core.phones import mask_phone
 from core.signals import message_status_changed
 from core.vocabulary import Channel, Direction, MessageStatus, Purpose
@@ -229,13 +229,17 @@ def connect() -> None:
 
 
 def apply_report(report: DeliveryReport, now: datetime) -> Message | None:
-    """Record a delivery report on its message (flushed); None when no message of ours matches."""
-    row = db.session.scalars(
-        select(Message).filter_by(provider=report.provider, provider_message_id=report.provider_message_id)
-    ).first()
+    """Record a delivery report on its message (flushed); None when no message of ours matches.
+
+    A report that names our own reference (the outbox row, echoed by a gateway's delivery-report URL) finds its
+    message even before the sender has recorded the provider's answer: a gateway may report delivery within
+    milliseconds of accepting a text. The provider's id is then kept from the report."""
+    row = _reported_message(report)
     if row is None or row.direction != Direction.OUTBOUND:
         log.info("delivery report for an unknown %s message: ignored", report.provider)
         return None
+    if row.provider_message_id is None and report.provider_message_id:
+        row.provider_message_id = report.provider_message_id
     previous = row.status
     if previous in FINAL or _RANK[report.status] < _RANK[previous]:
         return row  # late or out-of-order report: the message never moves backwards
@@ -252,6 +256,36 @@ def apply_report(report: DeliveryReport, now: datetime) -> Message | None:
     if previous != row.status:
         message_status_changed.send(row, now=now, previous=previous)
     return row
+
+
+def _reported_message(report: DeliveryReport) -> Message | None:
+    """The report's message, its row locked until the caller commits: two reports about one message (a gateway
+    sends "accepted by the SMSC" and "delivered" within milliseconds) are applied one after the other, the second
+    seeing the first, so that the message never moves backwards."""
+    locked = {"populate_existing": True}
+    reference = report.reference
+    if reference.isascii() and reference.isdigit() and len(reference) <= 10 and int(reference) < 2**31:
+        found = db.session.scalars(
+            select(Message)
+            .join(OutboxItem, OutboxItem.message_id == Message.id)
+            .where(
+                OutboxItem.id == int(reference),
+                OutboxItem.channel == Channel.SMS,
+                OutboxItem.provider == report.provider,
+            )
+            .with_for_update(of=Message)
+            .execution_options(**locked)
+        ).first()
+        if found is not None:
+            return found
+    if not report.provider_message_id:
+        return None
+    return db.session.scalars(
+        select(Message)
+        .filter_by(provider=report.provider, provider_message_id=report.provider_message_id)
+        .with_for_update()
+        .execution_options(**locked)
+    ).first()
 
 
 def record_incoming(provider: str, phone: str, text: str, provider_message_id: str | None, listener, now) -> bool:

@@ -6,8 +6,12 @@ Webhooks always answer well-formed: Twilio gets TwiML (an empty ``<Response/>``)
 empty body. What no provider sends gets 400/413 (``providers.webhooks``); forged requests get 403 and
 change nothing; junk gets the same empty answer with 200.
 
+Your own SMS gateway (``/sms/gateway/<secret>/...``, ``providers.gateway``) gets what its preset expects:
+Jasmin exactly ``ACK/Jasmin``, the others an empty 200; junk gets 400 there (nothing recorded).
+
 When a text cannot be recorded (the database is unreachable or hung), the answer is **503** (with
-``Retry-After``), never a 200 that would lose it — a STOP above all. Twilio retries a failed webhook
+``Retry-After``), never a 200 that would lose it — a STOP above all. Kannel (with ``http-request-retry``),
+Jasmin and the Android app send it again. Twilio retries a failed webhook
 request once by default (connection overrides ``#rc``/``rp``) and then requests the number's *fallback
 URL* if one is set: set it to this same URL for a second chance (see README, "The SMS line"). Africa's
 Talking documents no retry behaviour (reference §16.7): a 503 is logged on their side and the text is
@@ -25,6 +29,7 @@ from core.db import with_retry
 from core.events import DeliveryReport, IncomingSms
 from core.phones import mask_phone
 from providers.africastalking import sms as at_sms
+from providers.gateway import sms as gateway_sms
 from providers.local import numbers as local_numbers
 from providers.local import sms as local_sms
 from providers.local import voice as local_voice
@@ -73,6 +78,30 @@ def at_delivery(secret: str):
     if _report(at_sms.parse_report(request.form)) is _NOT_RECORDED:
         return Response("", 503, mimetype="text/plain", headers={"Retry-After": RETRY_AFTER})
     return Response("", 200, mimetype="text/plain")
+
+
+@bp.route("/sms/gateway/<secret>/receive", methods=["GET", "POST"])
+@provider_webhook(accepts=gateway_sms.accepts)
+def gateway_receive(secret: str):
+    callback = _verify_gateway(secret)
+    event = gateway_sms.parse_incoming(callback, current_app.config["KALANSO"])
+    if event is None:
+        return _gateway_answer(400)
+    if event is not gateway_sms.IGNORED and _receive(event) is None:
+        return _gateway_answer(503)
+    return _gateway_answer(200)
+
+
+@bp.route("/sms/gateway/<secret>/status", methods=["GET", "POST"])
+@provider_webhook(accepts=gateway_sms.accepts)
+def gateway_status(secret: str):
+    callback = _verify_gateway(secret)
+    report = gateway_sms.parse_report(callback, current_app.config["KALANSO"])
+    if report is None:
+        return _gateway_answer(400)
+    if report is not gateway_sms.IGNORED and _report(report) is _NOT_RECORDED:
+        return _gateway_answer(503)
+    return _gateway_answer(200)
 
 
 # --- simulator ----------------------------------------------------------------------------------
@@ -176,6 +205,26 @@ def _verify_at(secret: str) -> None:
     if not at_sms.verify_secret(secret, settings):
         log.warning("Africa's Talking SMS callback with a wrong secret refused")
         abort(403)
+
+
+def _verify_gateway(secret: str) -> gateway_sms.Callback:
+    settings = current_app.config["KALANSO"]
+    if not gateway_sms.configured(settings):
+        abort(404)
+    callback = gateway_sms.Callback.from_request(request)
+    if not gateway_sms.verify(secret, callback, settings, utcnow()):
+        log.warning("SMS gateway callback with a wrong secret or signature refused")
+        abort(403)
+    return callback
+
+
+def _gateway_answer(status: int) -> Response:
+    """What tells the gateway "received" (200: Jasmin's ACK), "not understood" (400) or "send it again" (503)."""
+    body, mimetype = gateway_sms.answer(current_app.config["KALANSO"]) if status == 200 else ("", "text/plain")
+    if status == 400:
+        log.info("SMS gateway callback not understood: answered 400, nothing recorded")
+    headers = {"Retry-After": RETRY_AFTER} if status == 503 else {}
+    return Response(body, status, mimetype=mimetype, headers=headers)
 
 
 def _simulator_only() -> None:

@@ -83,23 +83,23 @@ def at_delivery(secret: str):
 @bp.route("/sms/gateway/<secret>/receive", methods=["GET", "POST"])
 @provider_webhook(accepts=gateway_sms.accepts)
 def gateway_receive(secret: str):
-    callback = _verify_gateway(secret)
-    event = gateway_sms.parse_incoming(callback, current_app.config["KALANSO"])
-    if event is None:
-        return _gateway_answer(400)
-    if event is not gateway_sms.IGNORED and _receive(event) is None:
-        return _gateway_answer(503)
-    return _gateway_answer(200)
+    return _gateway(secret, gateway_sms.parse_incoming, lambda event: _receive(event) is not None)
 
 
 @bp.route("/sms/gateway/<secret>/status", methods=["GET", "POST"])
 @provider_webhook(accepts=gateway_sms.accepts)
 def gateway_status(secret: str):
+    return _gateway(secret, gateway_sms.parse_report, lambda report: _report(report) is not _NOT_RECORDED)
+
+
+def _gateway(secret: str, parse, record) -> Response:
+    """One gateway callback: verified (403), parsed (400 for junk), recorded (503 when it could not be: the gateway
+    sends it again); what the preset ignores is answered 200 and changes nothing."""
     callback = _verify_gateway(secret)
-    report = gateway_sms.parse_report(callback, current_app.config["KALANSO"])
-    if report is None:
+    found = parse(callback, current_app.config["KALANSO"])
+    if found is None:
         return _gateway_answer(400)
-    if report is not gateway_sms.IGNORED and _report(report) is _NOT_RECORDED:
+    if found is not gateway_sms.IGNORED and not record(found):
         return _gateway_answer(503)
     return _gateway_answer(200)
 

@@ -199,10 +199,10 @@ def test_object_store_credentials_and_endpoint():
         "RECORDINGS_STORAGE": "s3://kalanso-audio",
         "S3_ENDPOINT_URL": "https://s3.fr-par.scw.cloud",
         "S3_REGION": "fr-par",
-        "AWS_ACCESS_KEY_ID": "SCWXXXXXXXXXXXXXXXXX",
+        "AWS_ACCESS_KEY_ID": "SCW7TK3M9Q2R4B8N1V5C",
         "AWS_SECRET_ACCESS_KEY": "a-secret-value-0123456789",
     })  # fmt: skip
-    assert settings.s3_access_key_id == "SCWXXXXXXXXXXXXXXXXX" and settings.s3_region == "fr-par"
+    assert settings.s3_access_key_id == "SCW7TK3M9Q2R4B8N1V5C" and settings.s3_region == "fr-par"
     assert "a-secret-value-0123456789" in settings.secrets  # never in a log line (core.logs)
     client = make_client(settings)
     assert client.meta.endpoint_url == "https://s3.fr-par.scw.cloud" and client.meta.region_name == "fr-par"
